@@ -1,0 +1,1 @@
+"""Channel adapters: each verifies authenticity and parses its provider's payload into a RawMessage."""

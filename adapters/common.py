@@ -1,0 +1,43 @@
+"""What every HTTP adapter shares: reading a capped body, answering after the commit."""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+
+from gateway.http import RequestError
+from gateway.outbox import OutboxUnavailable
+from gateway.pipeline import Accepted, Intake
+from schemas import RawMessage
+
+
+def constant_time_equal(given: str | bytes | None, expected: str | bytes) -> bool:
+    """Compare secrets without leaking, through timing, how much of a guess was right."""
+    if given is None:
+        return False
+    given_bytes = given.encode() if isinstance(given, str) else given
+    expected_bytes = expected.encode() if isinstance(expected, str) else expected
+    return hmac.compare_digest(given_bytes, expected_bytes)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body; over the configured cap it is a 413 JSON error (aiohttp enforces the cap)."""
+    return await request.read()
+
+
+def decode_utf8(data: bytes, field: str = "body") -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RequestError(
+            400, "invalid_encoding", f"request {field} is not valid UTF-8 (byte {error.start})", field=field
+        ) from None
+
+
+async def commit(intake: Intake, raw: RawMessage, *, hold: bool = False) -> Accepted:
+    """Hand a message to the pipeline; a failed commit becomes a retryable 503 for the channel."""
+    try:
+        return await intake.accept(raw, hold=hold)
+    except OutboxUnavailable:
+        raise RequestError(503, "outbox_unavailable", "the report could not be stored; retry later") from None

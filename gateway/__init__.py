@@ -1,0 +1,1 @@
+"""lapor-gateway: the daemon, HTTP server, config, CLI, outbox, publisher and metrics."""

@@ -1,0 +1,71 @@
+"""Prometheus metrics. Each gateway instance has its own registry (tests run several at once)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from gateway.outbox import OutboxStatus
+
+
+class _OutboxCollector(Collector):
+    """Depth and age of the unpublished backlog, read from the outbox at scrape time."""
+
+    def __init__(self, status: Callable[[], OutboxStatus]) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        status = self._status()
+        depth = GaugeMetricFamily(
+            "lapor_outbox_depth", "Committed reports not yet confirmed by the broker.", labels=["channel"]
+        )
+        for channel, count in sorted(status.per_channel.items()):
+            depth.add_metric([channel], count)
+        yield depth
+        yield GaugeMetricFamily(
+            "lapor_outbox_held", "Reports held back (waiting for media) before publishing.", value=status.held
+        )
+        age = 0.0 if status.oldest_unpublished_at is None else time.time() - status.oldest_unpublished_at
+        yield GaugeMetricFamily(
+            "lapor_outbox_oldest_unpublished_age_seconds",
+            "Age of the oldest report not yet confirmed by the broker.",
+            value=max(age, 0.0),
+        )
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.accepted = Counter(
+            "lapor_reports_accepted", "Reports committed to the outbox.", ["channel"], registry=self.registry
+        )
+        self.duplicates = Counter(
+            "lapor_reports_duplicates",
+            "Reports recognised as duplicates (exact: not stored again; near: linked).",
+            ["channel", "match"],
+            registry=self.registry,
+        )
+        self.published = Counter(
+            "lapor_reports_published", "Reports confirmed by the broker.", ["channel"], registry=self.registry
+        )
+        self.publish_retries = Counter(
+            "lapor_publish_retries", "Publishes that failed and were scheduled again.", ["channel"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "lapor_requests_rejected", "Inbound messages refused (bad input, bad signature).",
+            ["channel", "reason"], registry=self.registry,
+        )
+        self.broker_connected = Gauge(
+            "lapor_broker_connected", "1 while the publisher holds a broker connection.", registry=self.registry
+        )
+
+    def watch_outbox(self, status: Callable[[], OutboxStatus]) -> None:
+        self.registry.register(_OutboxCollector(status))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,390 @@
+"""The outbox: a SQLite (WAL) database that is the gateway's commit point.
+
+A report is accepted when its row is durably written here; only then does a channel get
+its success answer. One writer thread owns the write connection and runs every queued
+operation of a moment in one transaction (group commit), so many concurrent accepts share
+one fsync. Each operation runs inside its own SAVEPOINT so one failing operation does not
+take its batch-mates down with it. Other modules (multipart SMS, IMAP checkpoints) keep
+their durable state here too, through ``transact``, so it commits atomically with reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+
+from gateway.ids import new_tracking_code
+from schemas import Report
+
+log = structlog.get_logger("outbox")
+T = TypeVar("T")
+
+STATE_READY = 0  # waiting for the publisher
+STATE_HELD = 1  # committed, but waiting for something (media fetch) before it may be published
+STATE_PUBLISHED = 2
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS reports (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    tracking_code TEXT NOT NULL UNIQUE,
+    channel TEXT NOT NULL,
+    inbound_address TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    identity TEXT,
+    kind TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    received_at REAL NOT NULL,
+    state INTEGER NOT NULL,
+    published_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    UNIQUE (channel, inbound_address, message_id)
+);
+CREATE INDEX IF NOT EXISTS reports_unpublished ON reports (state, seq) WHERE state != 2;
+CREATE TABLE IF NOT EXISTS raw_messages (
+    sha256 TEXT PRIMARY KEY,
+    content_type TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class OutboxUnavailable(Exception):
+    """The outbox could not commit; the channel must answer with a retryable failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A committed report as the publisher needs it; handed over without re-reading the row."""
+
+    id: str
+    routing_key: str
+    payload: bytes
+    channel: str
+    kind: str
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """The outcome of committing a report: the stored id and code, and whether it was a repeat."""
+
+    id: str
+    tracking_code: str
+    duplicate: bool
+    outgoing: Outgoing | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    total: int
+    unpublished: int
+    held: int
+    oldest_unpublished_at: float | None
+    per_channel: dict[str, int]
+
+
+_Op = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+_STOP = object()
+
+
+class Outbox:
+    def __init__(self, path: Path, synchronous: str = "FULL", max_batch: int = 512) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self.max_batch = max_batch
+        self._ops: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._writer: sqlite3.Connection | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = self._connect()
+        self._writer.executescript(SCHEMA)
+        self._thread = threading.Thread(target=self._write_loop, name="outbox-writer", daemon=True)
+        self._thread.start()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        self._ops.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # -- writing ----------------------------------------------------------------------------
+    async def transact(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``operation`` in the writer's next group transaction; return once committed."""
+        if self._thread is None:
+            raise OutboxUnavailable("outbox is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._ops.put((operation, loop, future))
+        return await future
+
+    def _write_loop(self) -> None:
+        assert self._writer is not None
+        conn = self._writer
+        while True:
+            first = self._ops.get()
+            if first is _STOP:
+                return
+            batch: list[_Op] = [first]  # type: ignore[list-item]
+            stop_after = False
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._ops.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop_after = True
+                    break
+                batch.append(item)  # type: ignore[arg-type]
+            self._run_batch(conn, batch)
+            if stop_after:
+                return
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for operation, _loop, _future in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    outcomes.append((True, operation(conn)))
+                    conn.execute("RELEASE op")
+                except Exception as error:  # one bad operation must not fail its batch-mates
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((False, error))
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            log.error("outbox commit failed", error=str(error), batch=len(batch))
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            failure = OutboxUnavailable(f"outbox commit failed: {error}")
+            outcomes = [(False, failure)] * len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for (_op, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append((future, ok, value))
+        for loop, results in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_all, results)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+    # -- reports ------------------------------------------------------------------------
+    async def commit_report(
+        self,
+        report: Report,
+        raw: bytes | None = None,
+        raw_content_type: str = "application/octet-stream",
+        held: bool = False,
+        extra: Callable[[sqlite3.Connection, Report], None] | None = None,
+    ) -> Committed:
+        """Durably store a report (and its raw original) unless its exact-duplicate key exists.
+
+        ``extra`` runs in the same transaction, for state that must commit with the report.
+        """
+
+        def insert(conn: sqlite3.Connection) -> Committed:
+            existing = conn.execute(
+                "SELECT id, tracking_code FROM reports WHERE channel=? AND inbound_address=? AND message_id=?",
+                (report.channel.value, report.source.inbound_address, report.source.message_id),
+            ).fetchone()
+            if existing is not None:
+                return Committed(existing[0], existing[1], True, None)
+            stored = report
+            while conn.execute(
+                "SELECT 1 FROM reports WHERE tracking_code=?", (stored.tracking_code,)
+            ).fetchone():
+                stored = stored.model_copy(update={"tracking_code": new_tracking_code()})
+            if raw is not None and stored.raw is not None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO raw_messages (sha256, content_type, data) VALUES (?, ?, ?)",
+                    (stored.raw.sha256, raw_content_type, raw),
+                )
+            payload = stored.to_json()
+            received = stored.received_at.timestamp()
+            conn.execute(
+                "INSERT INTO reports (id, tracking_code, channel, inbound_address, message_id, identity,"
+                " kind, routing_key, payload, received_at, state) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    stored.id,
+                    stored.tracking_code,
+                    stored.channel.value,
+                    stored.source.inbound_address,
+                    stored.source.message_id,
+                    stored.reporter.identity,
+                    stored.kind.value,
+                    stored.routing_key,
+                    payload,
+                    received,
+                    STATE_HELD if held else STATE_READY,
+                ),
+            )
+            if extra is not None:
+                extra(conn, stored)
+            outgoing = Outgoing(
+                stored.id, stored.routing_key, payload, stored.channel.value, stored.kind.value, received
+            )
+            return Committed(stored.id, stored.tracking_code, False, outgoing)
+
+        return await self.transact(insert)
+
+    async def release(self, report: Report) -> Outgoing:
+        """Replace a held report with its final version and make it publishable."""
+
+        def update(conn: sqlite3.Connection) -> Outgoing:
+            payload = report.to_json()
+            conn.execute(
+                "UPDATE reports SET payload=?, routing_key=?, state=? WHERE id=? AND state=?",
+                (payload, report.routing_key, STATE_READY, report.id, STATE_HELD),
+            )
+            return Outgoing(
+                report.id,
+                report.routing_key,
+                payload,
+                report.channel.value,
+                report.kind.value,
+                report.received_at.timestamp(),
+            )
+
+        return await self.transact(update)
+
+    async def mark_published(self, ids: Iterable[str]) -> None:
+        rows = [(time.time(), report_id) for report_id in ids]
+
+        def update(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE reports SET state=2, published_at=?, last_error=NULL WHERE id=? AND state=0", rows
+            )
+
+        await self.transact(update)
+
+    async def record_failure(self, failures: Iterable[tuple[str, str]]) -> None:
+        rows = [(error, report_id) for report_id, error in failures]
+
+        def update(conn: sqlite3.Connection) -> None:
+            conn.executemany("UPDATE reports SET attempts=attempts+1, last_error=? WHERE id=?", rows)
+
+        await self.transact(update)
+
+    async def get_value(self, key: str) -> str | None:
+        return await asyncio.to_thread(self._read_value, key)
+
+    def _read_value(self, key: str) -> str | None:
+        with self.reader() as conn:
+            row = conn.execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @staticmethod
+    def put_value(conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                     (key, value))
+
+    # -- reading (any thread; WAL lets readers run beside the writer) --------------------------
+    def reader(self) -> _Reader:
+        return _Reader(self)
+
+    def unpublished(self, limit: int, after_seq: int = 0) -> list[tuple[int, Outgoing]]:
+        with self.reader() as conn:
+            rows = conn.execute(
+                "SELECT seq, id, routing_key, payload, channel, kind, received_at FROM reports"
+                " WHERE state = 0 AND seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        return [(r[0], Outgoing(r[1], r[2], bytes(r[3]), r[4], r[5], r[6])) for r in rows]
+
+    def held_payloads(self, limit: int) -> list[bytes]:
+        with self.reader() as conn:
+            rows = conn.execute(
+                "SELECT payload FROM reports WHERE state=? ORDER BY seq LIMIT ?", (STATE_HELD, limit)
+            ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    def status(self) -> OutboxStatus:
+        with self.reader() as conn:
+            total = conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0]
+            per_channel = dict(
+                conn.execute(
+                    "SELECT channel, COUNT(*) FROM reports WHERE state != 2 GROUP BY channel"
+                ).fetchall()
+            )
+            held = conn.execute("SELECT COUNT(*) FROM reports WHERE state = 1").fetchone()[0]
+            oldest = conn.execute("SELECT MIN(received_at) FROM reports WHERE state != 2").fetchone()[0]
+        return OutboxStatus(total, sum(per_channel.values()), held, oldest, per_channel)
+
+    def writable(self) -> bool:
+        """True when the writer runs and the database takes a write lock now (used by /readyz)."""
+        if self._thread is None or not self._thread.is_alive():
+            return False
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=2)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+            return True
+        except sqlite3.Error:
+            return False
+
+    def raw_original(self, sha256: str) -> tuple[str, bytes] | None:
+        with self.reader() as conn:
+            row = conn.execute("SELECT content_type, data FROM raw_messages WHERE sha256=?", (sha256,)).fetchone()
+        return None if row is None else (row[0], bytes(row[1]))
+
+
+class _Reader:
+    """A short-lived connection for one read (status, sweeps, the CLI)."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+        self._conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._conn = self._outbox._connect()
+        return self._conn
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+def _resolve_all(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in results:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

@@ -1,0 +1,110 @@
+"""The shared intake pipeline: normalize, dedup, store, publish. Every channel ends here."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from gateway.attachments import AttachmentStore
+from gateway.ids import new_report_id, new_tracking_code
+from gateway.metrics import Metrics
+from gateway.outbox import Outbox
+from gateway.publisher import Publisher
+from normalizer import Draft, Step, normalize
+from normalizer.draft import build_report
+from schemas import Attachment, Dedup, Raw, RawMessage, Report
+
+log = structlog.get_logger("intake")
+
+
+class NearDuplicateFinder(Protocol):
+    """Links a report to an earlier one by the same person saying the same thing (dedup issue)."""
+
+    async def check(self, draft: Draft, report_id: str) -> Dedup: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    id: str
+    tracking_code: str
+    duplicate: bool  # an exact repeat: the original's id and code, nothing new stored
+    report: Report | None  # the stored report (None for an exact repeat)
+
+
+class Intake:
+    def __init__(
+        self,
+        steps: Sequence[Step],
+        outbox: Outbox,
+        publisher: Publisher,
+        metrics: Metrics,
+        attachments: AttachmentStore,
+        near_duplicates: NearDuplicateFinder | None = None,
+    ) -> None:
+        self.steps = list(steps)
+        self.outbox = outbox
+        self.publisher = publisher
+        self.metrics = metrics
+        self.attachments = attachments
+        self.near_duplicates = near_duplicates
+
+    async def accept(self, raw: RawMessage, *, hold: bool = False) -> Accepted:
+        """Commit ``raw`` as a report; returns once it is durable. Raises OutboxUnavailable.
+
+        ``hold`` keeps the committed report from the publisher until ``release`` (media that
+        must be fetched first).
+        """
+        draft = normalize(raw, self.steps)
+        report_id = new_report_id()
+        stored_files: list[Attachment] = []
+        if any(item.data is not None for item in raw.attachments):
+            stored_files = await asyncio.to_thread(self.attachments.store_all, raw.attachments)
+        dedup = Dedup(fingerprint=draft.fingerprint)
+        if self.near_duplicates is not None:
+            dedup = await self.near_duplicates.check(draft, report_id)
+        report = build_report(
+            draft,
+            report_id=report_id,
+            tracking_code=new_tracking_code(),
+            message_id=raw.message_id or report_id,
+            attachments=stored_files,
+            raw=_raw_reference(raw),
+            dedup=dedup,
+        )
+        committed = await self.outbox.commit_report(
+            report, raw.raw or None, raw.raw_content_type, held=hold
+        )
+        channel = raw.channel.value
+        bound = log.bind(report_id=committed.id, channel=channel, provider=raw.provider)
+        if committed.duplicate:
+            self.metrics.duplicates.labels(channel, "exact").inc()
+            bound.info("exact duplicate, original kept", tracking_code=committed.tracking_code)
+            return Accepted(committed.id, committed.tracking_code, True, None)
+        self.metrics.accepted.labels(channel).inc()
+        if report.dedup.duplicate_of:
+            self.metrics.duplicates.labels(channel, "near").inc()
+        if committed.outgoing is not None and not hold:
+            self.publisher.submit(committed.outgoing)
+        bound.info("report accepted", tracking_code=committed.tracking_code, kind=report.kind.value,
+                   urgency=report.urgency.value, notes=list(draft.notes))
+        stored = report if committed.tracking_code == report.tracking_code else report.model_copy(
+            update={"tracking_code": committed.tracking_code}
+        )
+        return Accepted(committed.id, committed.tracking_code, False, stored)
+
+    async def release(self, report: Report) -> None:
+        """Publish a held report in its final form (e.g. with its media attached)."""
+        outgoing = await self.outbox.release(report)
+        self.publisher.submit(outgoing)
+
+
+def _raw_reference(raw: RawMessage) -> Raw | None:
+    if not raw.raw:
+        return None
+    digest = hashlib.sha256(raw.raw).hexdigest()
+    return Raw(content_type=raw.raw_content_type, size=len(raw.raw), sha256=digest, ref=f"outbox:raw/{digest}")

@@ -1,0 +1,68 @@
+"""Kind, urgency and tags from the conventions citizens use (SMS keywords, hashtags)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from normalizer.draft import Draft
+from schemas import Kind, Urgency
+
+# A leading keyword such as "ASPIRASI jalan di ..." or "INFO: jadwal ..." sets the kind.
+KIND_KEYWORDS: dict[str, Kind] = {
+    "aspirasi": Kind.ASPIRATION,
+    "usul": Kind.ASPIRATION,
+    "saran": Kind.ASPIRATION,
+    "info": Kind.INFORMATION_REQUEST,
+    "informasi": Kind.INFORMATION_REQUEST,
+    "tanya": Kind.INFORMATION_REQUEST,
+    "pengaduan": Kind.COMPLAINT,
+    "aduan": Kind.COMPLAINT,
+    "lapor": Kind.COMPLAINT,
+    "keluhan": Kind.COMPLAINT,
+}
+# Disaster words: a report of these must reach a handler within minutes, not days.
+EMERGENCY_WORDS = frozenset(
+    {"tsunami", "gempa", "kebakaran", "terbakar", "longsor", "erupsi", "darurat", "tenggelam", "banjir bandang"}
+)
+HIGH_WORDS = frozenset(
+    {"banjir", "covid", "covid-19", "puting beliung", "angin kencang", "pohon tumbang", "kecelakaan",
+     "wabah", "keracunan", "rob", "kekeringan"}
+)
+_HASHTAG = re.compile(r"#([\w-]{2,40})")
+_LEADING_WORD = re.compile(r"^\s*#?([A-Za-z]+)\b[\s:.,-]*")
+_WORD = re.compile(r"[\w-]+")
+
+
+def hashtags_to_tags(draft: Draft) -> Draft:
+    found = [tag.lower() for tag in _HASHTAG.findall(draft.body)]
+    tags = tuple(dict.fromkeys([*draft.tags, *found]))
+    return replace(draft, tags=tags)
+
+
+def kind_from_keyword(draft: Draft) -> Draft:
+    """An explicit kind stays; otherwise a leading keyword or hashtag decides; default complaint."""
+    if draft.kind is not None:
+        return draft
+    match = _LEADING_WORD.match(draft.body)
+    if match and match.group(1).lower() in KIND_KEYWORDS:
+        return replace(draft, kind=KIND_KEYWORDS[match.group(1).lower()])
+    for tag in draft.tags:
+        if tag in KIND_KEYWORDS:
+            return replace(draft, kind=KIND_KEYWORDS[tag])
+    return replace(draft, kind=Kind.COMPLAINT)
+
+
+def urgency_from_words(draft: Draft) -> Draft:
+    text = f"{draft.subject or ''} {draft.body}".lower()
+    words = set(_WORD.findall(text)) | set(draft.tags)
+    phrases = {phrase for phrase in EMERGENCY_WORDS | HIGH_WORDS if " " in phrase and phrase in text}
+    found = words | phrases
+    if found & EMERGENCY_WORDS:
+        urgency = Urgency.EMERGENCY
+    elif found & HIGH_WORDS:
+        urgency = Urgency.HIGH
+    else:
+        return draft
+    order = [Urgency.NORMAL, Urgency.HIGH, Urgency.EMERGENCY]
+    return replace(draft, urgency=max(draft.urgency, urgency, key=order.index))

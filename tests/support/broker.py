@@ -1,0 +1,118 @@
+"""Real RabbitMQ helpers: per-test names, a reader for the gateway's queue, broker-side kills."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+
+AMQP_URL = os.environ.get("LAPOR_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+@dataclass(frozen=True)
+class BrokerNames:
+    exchange: str
+    queue: str
+    connection_name: str
+
+    @classmethod
+    def unique(cls) -> BrokerNames:
+        suffix = uuid.uuid4().hex[:12]
+        return cls(f"test.{suffix}.reports", f"test.{suffix}.reports", f"lapor-test-{suffix}")
+
+    def config(self, url: str = AMQP_URL) -> dict[str, Any]:
+        return {
+            "url": url, "exchange": self.exchange, "queue": self.queue, "connection_name": self.connection_name,
+            "retry_initial": 0.05, "retry_max": 1.0, "confirm_timeout": 10.0,
+        }
+
+    async def delete(self) -> None:
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            for queue in (self.queue, f"{self.queue}.dead"):
+                try:
+                    await channel.queue_delete(queue)
+                except Exception:
+                    channel = await connection.channel()
+            for exchange in (self.exchange, f"{self.exchange}.dlx"):
+                try:
+                    await channel.exchange_delete(exchange)
+                except Exception:
+                    channel = await connection.channel()
+
+
+class QueueReader:
+    """Reads what the gateway published to its (test-unique) quorum queue."""
+
+    def __init__(self, names: BrokerNames) -> None:
+        self.names = names
+        self.messages: list[AbstractIncomingMessage] = []
+
+    async def take(self, count: int, timeout: float = 30.0) -> list[AbstractIncomingMessage]:
+        """Wait until ``count`` messages have arrived in total; return all of them (acked)."""
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            deadline = asyncio.get_running_loop().time() + timeout
+            queue = None
+            while queue is None:
+                try:
+                    queue = await channel.declare_queue(self.names.queue, passive=True)
+                except aio_pika.exceptions.ChannelClosed:
+                    channel = await connection.channel()
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise AssertionError(f"queue {self.names.queue} was never declared") from None
+                    await asyncio.sleep(0.2)
+            while len(self.messages) < count:
+                message = await queue.get(no_ack=True, fail=False)
+                if message is None:
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise AssertionError(f"got {len(self.messages)} of {count} messages in {timeout}s")
+                    await asyncio.sleep(0.05)
+                    continue
+                self.messages.append(message)
+        return self.messages
+
+    async def settle(self, seconds: float = 1.0) -> list[AbstractIncomingMessage]:
+        """Collect whatever else arrives within ``seconds`` (to prove nothing extra was published)."""
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(self.names.queue, passive=True)
+            deadline = asyncio.get_running_loop().time() + seconds
+            while asyncio.get_running_loop().time() < deadline:
+                message = await queue.get(no_ack=True, fail=False)
+                if message is None:
+                    await asyncio.sleep(0.05)
+                else:
+                    self.messages.append(message)
+        return self.messages
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(message.body) for message in self.messages]
+
+
+def close_broker_connections(connection_name: str) -> int:
+    """Close the named client's connections from the broker side (rabbitmqctl), like an outage."""
+    listing = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "pid", "client_properties"],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout
+    closed = 0
+    for line in listing.splitlines():
+        if connection_name in line:
+            pid = line.split("\t", 1)[0].strip()
+            subprocess.run(
+                ["rabbitmqctl", "-q", "close_connection", pid, "test: broker-side close"],
+                check=True, capture_output=True, timeout=60,
+            )
+            closed += 1
+    return closed
