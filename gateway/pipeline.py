@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +21,11 @@ from normalizer.draft import build_report
 from schemas import Attachment, Dedup, Raw, RawMessage, Report
 
 log = structlog.get_logger("intake")
+
+
+# Durable state that must commit atomically with a report (media to fetch, an acknowledgement to
+# send, a dedup fingerprint): runs inside the report's own outbox transaction.
+CommitHook = Callable[[sqlite3.Connection, Report, RawMessage], None]
 
 
 class NearDuplicateFinder(Protocol):
@@ -52,12 +58,14 @@ class Intake:
         self.metrics = metrics
         self.attachments = attachments
         self.near_duplicates = near_duplicates
+        self.commit_hooks: list[CommitHook] = []  # every report: registered by features (acks, dedup)
 
-    async def accept(self, raw: RawMessage, *, hold: bool = False) -> Accepted:
+    async def accept(self, raw: RawMessage, *, hold: bool = False, extra: CommitHook | None = None) -> Accepted:
         """Commit ``raw`` as a report; returns once it is durable. Raises OutboxUnavailable.
 
         ``hold`` keeps the committed report from the publisher until ``release`` (media that
-        must be fetched first).
+        must be fetched first). ``extra`` and the registered commit hooks run in the report's
+        transaction; they do not run for an exact repeat.
         """
         draft = normalize(raw, self.steps)
         report_id = new_report_id()
@@ -76,8 +84,14 @@ class Intake:
             raw=_raw_reference(raw),
             dedup=dedup,
         )
+        hooks = [*self.commit_hooks, *([extra] if extra else [])]
+
+        def run_hooks(conn: sqlite3.Connection, stored: Report) -> None:
+            for hook in hooks:
+                hook(conn, stored, raw)
+
         committed = await self.outbox.commit_report(
-            report, raw.raw or None, raw.raw_content_type, held=hold
+            report, raw.raw or None, raw.raw_content_type, held=hold, extra=run_hooks if hooks else None
         )
         channel = raw.channel.value
         bound = log.bind(report_id=committed.id, channel=channel, provider=raw.provider)
