@@ -56,6 +56,17 @@ class QueueReader:
         self.names = names
         self.messages: list[AbstractIncomingMessage] = []
 
+    async def take_ids(self, ids: set[str], timeout: float = 60.0) -> list[AbstractIncomingMessage]:
+        """Wait until a message with every one of ``ids`` arrived (repeats allowed: at-least-once)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not ids <= {m.message_id for m in self.messages}:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                missing = ids - {m.message_id for m in self.messages}
+                raise AssertionError(f"{len(missing)} of {len(ids)} accepted reports never arrived")
+            await self.take(len(self.messages) + 1, timeout=remaining)
+        return self.messages
+
     async def take(self, count: int, timeout: float = 30.0) -> list[AbstractIncomingMessage]:
         """Wait until ``count`` messages have arrived in total; return all of them (acked)."""
         connection = await aio_pika.connect(AMQP_URL)

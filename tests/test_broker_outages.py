@@ -1,0 +1,118 @@
+"""Nothing accepted is lost when the broker is down, restarted, or cuts the connection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import base_url, gateway_config_data
+from tests.support.broker import close_broker_connections
+from tests.support.proxy import TcpProxy
+
+ROOT = Path(__file__).parents[1]
+
+
+def write_config(path: Path, data: dict) -> Path:
+    lines = []
+    for section, values in data.items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {json.dumps(value)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def outbox_status(config_file: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "outbox", "status", "--json", "--config", str(config_file)],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout
+    return json.loads(out)
+
+
+async def post_many(http, gateway, count: int, prefix: str) -> dict[str, str]:
+    """Post ``count`` reports concurrently; return {id: idempotency key} of every 2xx."""
+    async def post(index: int) -> tuple[str, str]:
+        key = f"{prefix}-{index}"
+        async with http.post(f"{base_url(gateway)}/v1/reports", json={"body": f"laporan {prefix} {index}"},
+                             headers={"Idempotency-Key": key}) as response:
+            assert response.status == 202, await response.text()
+            return (await response.json())["id"], key
+
+    return dict(await asyncio.gather(*(post(i) for i in range(count))))
+
+
+async def test_broker_unreachable_at_start_reports_accepted_then_delivered_without_restart(
+    tmp_path, broker_names, make_gateway, http, queue_reader
+):
+    proxy = TcpProxy(target_port=5672)  # not started: the broker is unreachable
+    broker = broker_names.config(url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/")
+    gateway = await make_gateway(broker=broker)
+
+    async with http.get(f"{base_url(gateway)}/readyz") as response:
+        ready = await response.json()
+    assert response.status == 200 and ready["broker"] == "disconnected"
+
+    accepted = await post_many(http, gateway, 40, "outage")
+    config_file = write_config(tmp_path / "gw.toml", gateway_config_data(tmp_path, broker_names, broker=broker))
+    status = await asyncio.to_thread(outbox_status, config_file)
+    assert status["unpublished"] == 40
+    assert status["unpublished_per_channel"] == {"web": 40}
+
+    await proxy.start()  # the broker becomes reachable; the same gateway process drains by itself
+    try:
+        await queue_reader.take_ids(set(accepted), timeout=30)
+        assert {m.message_id for m in queue_reader.messages} == set(accepted)
+        for _ in range(50):
+            if (await asyncio.to_thread(outbox_status, config_file))["unpublished"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert (await asyncio.to_thread(outbox_status, config_file))["unpublished"] == 0
+    finally:
+        await proxy.stop()
+
+
+async def test_link_cut_mid_load_loses_nothing(broker_names, make_gateway, http, queue_reader):
+    proxy = TcpProxy(target_port=5672)
+    await proxy.start()
+    gateway = await make_gateway(broker=broker_names.config(url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/"))
+
+    async def cut_twice() -> None:
+        for _ in range(2):
+            await asyncio.sleep(0.15)
+            await proxy.stop()
+            await asyncio.sleep(0.3)
+            await proxy.start()
+
+    try:
+        results = await asyncio.gather(post_many(http, gateway, 300, "cut"), cut_twice())
+        accepted = results[0]
+        await queue_reader.take_ids(set(accepted), timeout=60)
+        assert {m.message_id for m in queue_reader.messages} == set(accepted)
+    finally:
+        await proxy.stop()
+
+
+async def test_broker_side_close_all_connections_mid_load_loses_nothing(
+    broker_names, make_gateway, http, queue_reader
+):
+    gateway = await make_gateway()
+    for _ in range(100):
+        if gateway.publisher.connected:
+            break
+        await asyncio.sleep(0.05)
+
+    async def close_from_broker() -> int:
+        await asyncio.sleep(0.2)
+        return await asyncio.to_thread(close_broker_connections, broker_names.connection_name)
+
+    accepted, closed = await asyncio.gather(post_many(http, gateway, 400, "close"), close_from_broker())
+    assert closed >= 1, "rabbitmqctl found no gateway connection to close"
+    await queue_reader.take_ids(set(accepted), timeout=60)
+    assert {m.message_id for m in queue_reader.messages} == set(accepted)
+    async with http.get(f"{base_url(gateway)}/metrics") as response:
+        metrics = await response.text()
+    assert 'lapor_reports_published_total{channel="web"}' in metrics
