@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_ENV = "LAPOR_GATEWAY_CONFIG"
 
@@ -121,6 +121,17 @@ class TelegramChannelConfig(_Section):
     api_url: str = "https://api.telegram.org"
     allow_groups: bool = False
     media_timeout: float = Field(default=300.0, gt=0)
+    bot_username: str | None = Field(
+        default=None, description="The bot's username (inbound_address); asked with getMe at start when absent."
+    )
+    poll_timeout: int = Field(default=30, ge=0, le=50, description="getUpdates long-poll seconds (polling mode).")
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> TelegramChannelConfig:
+        # Without the secret anyone who finds the URL could file reports in a citizen's name.
+        if self.mode == "webhook" and not self.secret_token:
+            raise ValueError("secret_token is required when mode is \"webhook\"")
+        return self
 
 
 class ImapConfig(_Section):
