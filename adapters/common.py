@@ -7,6 +7,7 @@ import hmac
 from aiohttp import web
 
 from gateway.http import RequestError
+from gateway.media import MediaFetcher
 from gateway.outbox import OutboxUnavailable
 from gateway.pipeline import Accepted, Intake
 from schemas import RawMessage
@@ -35,9 +36,16 @@ def decode_utf8(data: bytes, field: str = "body") -> str:
         ) from None
 
 
-async def commit(intake: Intake, raw: RawMessage, *, hold: bool = False) -> Accepted:
-    """Hand a message to the pipeline; a failed commit becomes a retryable 503 for the channel."""
+async def commit(
+    intake: Intake, raw: RawMessage, *, hold: bool = False, media: MediaFetcher | None = None
+) -> Accepted:
+    """Hand a message to the pipeline; a failed commit becomes a retryable 503 for the channel.
+
+    With ``media``, remote attachments (media ids) are committed held and fetched after the answer.
+    """
     try:
+        if media is not None:
+            return await media.accept(raw)
         return await intake.accept(raw, hold=hold)
     except OutboxUnavailable:
         raise RequestError(503, "outbox_unavailable", "the report could not be stored; retry later") from None
