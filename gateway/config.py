@@ -90,11 +90,34 @@ class TokenProviderConfig(_Section):
 class TwilioConfig(_Section):
     auth_token: str
 
+    # Sending (acknowledgements): without account_sid, SMS that came in through Twilio get no reply.
+    account_sid: str | None = None
+    messaging_service_sid: str | None = Field(default=None, description="Send from this service, not the short code.")
+    api_url: str = "https://api.twilio.com"
 
 class VonageConfig(_Section):
     signature_secret: str
     signature_method: Literal["md5hash", "md5", "sha1", "sha256", "sha512"] = "sha256"
 
+    # Sending (acknowledgements) through the SMS API; without api_key no reply is sent.
+    api_key: str | None = None
+    api_secret: str | None = None
+    api_url: str = "https://rest.nexmo.com"
+
+
+class KannelConfig(TokenProviderConfig):
+    # Sending (acknowledgements) through Kannel's sendsms interface; without sendsms_url no reply is sent.
+    sendsms_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:13013/cgi-bin/sendsms")
+    username: str | None = None
+    password: str | None = None
+
+
+class GenericSmsConfig(TokenProviderConfig):
+    # Sending (acknowledgements) to any HTTP SMS gateway: a JSON body built from send_body, whose string
+    # values may use {to} {from} {text} {tracking_code} {idempotency_key}; an Idempotency-Key header is sent.
+    send_url: str | None = None
+    send_token: str | None = Field(default=None, description="Sent as Authorization: Bearer.")
+    send_body: dict[str, str] = Field(default_factory=lambda: {"to": "{to}", "from": "{from}", "text": "{text}"})
 
 class SmsChannelConfig(_Section):
     short_code: str = "1708"
@@ -102,8 +125,8 @@ class SmsChannelConfig(_Section):
     multipart_timeout: float = Field(default=600.0, gt=0)
     twilio: TwilioConfig | None = None
     vonage: VonageConfig | None = None
-    kannel: TokenProviderConfig | None = None
-    generic: TokenProviderConfig | None = None
+    kannel: KannelConfig | None = None
+    generic: GenericSmsConfig | None = None
 
 
 class WhatsAppChannelConfig(_Section):
@@ -208,6 +231,86 @@ def _describe(error: ValidationError) -> str:
         lines.append(f"{key}: {reason}")
     return "; ".join(lines)
 
+class AckTemplatesConfig(_Section):
+    """One language's acknowledgement texts; {tracking_code} is the code the citizen keeps."""
+
+    received: str
+    duplicate: str  # a near duplicate: {tracking_code} is the earlier report's code
+    subject: str  # email subject line
+
+    @field_validator("received", "duplicate", "subject")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        try:
+            value.format_map({"tracking_code": "LPR-XXXXXXXX"})
+        except (KeyError, ValueError, IndexError) as error:
+            raise ValueError(f"only {{tracking_code}} may be used: {error}") from None
+        return value
+
+    @field_validator("received", "duplicate")
+    @classmethod
+    def _shows_code(cls, value: str) -> str:
+        if "{tracking_code}" not in value:
+            raise ValueError("the text must contain {tracking_code}")
+        return value
+
+
+# Indonesian SMS text within one 160-character GSM-7 segment (tests/acks check it).
+DEFAULT_ACK_TEMPLATES = {
+    "id": AckTemplatesConfig(
+        received="LAPOR! 1708: Laporan Anda kami terima. Kode lacak: {tracking_code}. "
+        "Tindak lanjut paling lambat 5 hari kerja. Simpan kode ini untuk cek status.",
+        duplicate="LAPOR! 1708: Laporan ini sudah kami terima dengan kode {tracking_code}. "
+        "Tidak perlu mengirim ulang. Tindak lanjut paling lambat 5 hari kerja.",
+        subject="Laporan diterima: {tracking_code}",
+    ),
+    "en": AckTemplatesConfig(
+        received="LAPOR! 1708: We received your report. Tracking code: {tracking_code}. "
+        "Follow-up within 5 working days. Keep this code to check its status.",
+        duplicate="LAPOR! 1708: We already have your report {tracking_code}. "
+        "No need to send it again. Follow-up within 5 working days.",
+        subject="Report received: {tracking_code}",
+    ),
+}
+
+
+class AckEmailConfig(_Section):
+    """The SMTP relay that carries email auto-replies (RFC 3834)."""
+
+    relay_host: str = "127.0.0.1"
+    relay_port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    from_address: str | None = Field(default=None, description="Default: the mailbox the citizen wrote to.")
+    interval: float = Field(default=3600.0, ge=0, description="At most one auto-reply per address per interval (s).")
+
+
+class AcksConfig(_Section):
+    """Acknowledgements: the tracking code sent back on the channel a report came in on."""
+
+    enabled: bool = True
+    default_language: str = "id"
+    templates: dict[str, AckTemplatesConfig] = Field(default_factory=lambda: dict(DEFAULT_ACK_TEMPLATES))
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    timeout: float = Field(default=15.0, gt=0)
+    retry_initial: float = Field(default=5.0, gt=0)
+    retry_max: float = Field(default=600.0, gt=0)
+    max_attempts: int = Field(default=12, ge=1)
+    email: AckEmailConfig = AckEmailConfig()
+
+    @field_validator("templates")
+    @classmethod
+    def _has_defaults(cls, value: dict[str, AckTemplatesConfig]) -> dict[str, AckTemplatesConfig]:
+        return {**DEFAULT_ACK_TEMPLATES, **value}
+
+    @model_validator(mode="after")
+    def _default_language_has_templates(self) -> AcksConfig:
+        if self.default_language not in self.templates:
+            raise ValueError(f"default_language {self.default_language!r} has no [acks.templates] entry")
+        return self
+
+
 
 def parse_config(data: Mapping[str, Any]) -> Config:
     try:
@@ -215,6 +318,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     except ValidationError as error:
         raise ConfigError(_describe(error)) from None
 
+    acks: AcksConfig = AcksConfig()
 
 def load_config(path: str | Path | None = None) -> Config:
     """Load FILE, else $LAPOR_GATEWAY_CONFIG, else the embedded defaults."""
