@@ -89,16 +89,16 @@ class TokenProviderConfig(_Section):
 
 class TwilioConfig(_Section):
     auth_token: str
-
     # Sending (acknowledgements): without account_sid, SMS that came in through Twilio get no reply.
     account_sid: str | None = None
     messaging_service_sid: str | None = Field(default=None, description="Send from this service, not the short code.")
     api_url: str = "https://api.twilio.com"
 
+
+
 class VonageConfig(_Section):
     signature_secret: str
     signature_method: Literal["md5hash", "md5", "sha1", "sha256", "sha512"] = "sha256"
-
     # Sending (acknowledgements) through the SMS API; without api_key no reply is sent.
     api_key: str | None = None
     api_secret: str | None = None
@@ -118,6 +118,8 @@ class GenericSmsConfig(TokenProviderConfig):
     send_url: str | None = None
     send_token: str | None = Field(default=None, description="Sent as Authorization: Bearer.")
     send_body: dict[str, str] = Field(default_factory=lambda: {"to": "{to}", "from": "{from}", "text": "{text}"})
+
+
 
 class SmsChannelConfig(_Section):
     short_code: str = "1708"
@@ -199,38 +201,6 @@ class LoggingConfig(_Section):
     format: Literal["json", "console", "auto"] = "auto"
 
 
-class Config(_Section):
-    http: HttpConfig = HttpConfig()
-    storage: StorageConfig = StorageConfig()
-    broker: BrokerConfig = BrokerConfig()
-    routing: RoutingConfig = RoutingConfig()
-    channels: ChannelsConfig = ChannelsConfig()
-    dedup: DedupConfig = DedupConfig()
-    logging: LoggingConfig = LoggingConfig()
-
-
-def resolve_env(value: Any, path: tuple[str, ...] = ()) -> Any:
-    """Replace every ``env:NAME`` string with the variable's value; a missing one names its key."""
-    if isinstance(value, Mapping):
-        return {key: resolve_env(item, (*path, str(key))) for key, item in value.items()}
-    if isinstance(value, list):
-        return [resolve_env(item, (*path, str(index))) for index, item in enumerate(value)]
-    if isinstance(value, str) and value.startswith("env:"):
-        name = value[4:]
-        if name not in os.environ:
-            raise ConfigError(f"{'.'.join(path)}: environment variable {name} is not set")
-        return os.environ[name]
-    return value
-
-
-def _describe(error: ValidationError) -> str:
-    lines = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        reason = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-        lines.append(f"{key}: {reason}")
-    return "; ".join(lines)
-
 class AckTemplatesConfig(_Section):
     """One language's acknowledgement texts; {tracking_code} is the code the citizen keeps."""
 
@@ -311,6 +281,39 @@ class AcksConfig(_Section):
         return self
 
 
+class Config(_Section):
+    http: HttpConfig = HttpConfig()
+    storage: StorageConfig = StorageConfig()
+    broker: BrokerConfig = BrokerConfig()
+    routing: RoutingConfig = RoutingConfig()
+    channels: ChannelsConfig = ChannelsConfig()
+    dedup: DedupConfig = DedupConfig()
+    acks: AcksConfig = AcksConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+
+def resolve_env(value: Any, path: tuple[str, ...] = ()) -> Any:
+    """Replace every ``env:NAME`` string with the variable's value; a missing one names its key."""
+    if isinstance(value, Mapping):
+        return {key: resolve_env(item, (*path, str(key))) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(item, (*path, str(index))) for index, item in enumerate(value)]
+    if isinstance(value, str) and value.startswith("env:"):
+        name = value[4:]
+        if name not in os.environ:
+            raise ConfigError(f"{'.'.join(path)}: environment variable {name} is not set")
+        return os.environ[name]
+    return value
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        reason = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        lines.append(f"{key}: {reason}")
+    return "; ".join(lines)
+
 
 def parse_config(data: Mapping[str, Any]) -> Config:
     try:
@@ -318,7 +321,6 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     except ValidationError as error:
         raise ConfigError(_describe(error)) from None
 
-    acks: AcksConfig = AcksConfig()
 
 def load_config(path: str | Path | None = None) -> Config:
     """Load FILE, else $LAPOR_GATEWAY_CONFIG, else the embedded defaults."""
