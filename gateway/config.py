@@ -95,7 +95,6 @@ class TwilioConfig(_Section):
     api_url: str = "https://api.twilio.com"
 
 
-
 class VonageConfig(_Section):
     signature_secret: str
     signature_method: Literal["md5hash", "md5", "sha1", "sha256", "sha512"] = "sha256"
@@ -118,7 +117,6 @@ class GenericSmsConfig(TokenProviderConfig):
     send_url: str | None = None
     send_token: str | None = Field(default=None, description="Sent as Authorization: Bearer.")
     send_body: dict[str, str] = Field(default_factory=lambda: {"to": "{to}", "from": "{from}", "text": "{text}"})
-
 
 
 class SmsChannelConfig(_Section):
