@@ -8,6 +8,7 @@ operator's typo (``auth_tokn``) must never silently disable signature checking.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -189,9 +190,40 @@ class ChannelsConfig(_Section):
     email: EmailChannelConfig | None = None
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in "90s", "30m", "12h", "14d", "2w"; ValueError otherwise."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"not a duration like 14d, 12h or 30m: {text!r}")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
 class DedupConfig(_Section):
-    window: str = "14d"
+    enabled: bool = True
+    window: str = "14d"  # how far back a resend by the same person is looked for
     threshold: float = Field(default=0.8, gt=0, le=1)
+    cluster_threshold: float = Field(default=0.6, gt=0, le=1)  # same event, different reporters
+    cluster_window: str = "3d"
+    # In-memory cluster index slots (about 250 bytes each); the oldest are forgotten beyond it.
+    cluster_capacity: int = Field(default=262_144, ge=1024, le=100_000_000)
+
+    @field_validator("window", "cluster_window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def window_seconds(self) -> float:
+        return parse_duration(self.window)
+
+    @property
+    def cluster_window_seconds(self) -> float:
+        return parse_duration(self.cluster_window)
 
 
 class LoggingConfig(_Section):

@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway.attachments import AttachmentStore
 from gateway.config import Config
 from gateway.context import ChannelContext
+from gateway.dedup import DuplicateFinder
 from gateway.http import MAX_BODY_BYTES, HttpSurface, JsonErrorAppRunner, error_middleware
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
@@ -68,7 +69,8 @@ class Gateway:
             addresses=config.routing.addresses,
             default_agency=config.routing.default_agency,
         )
-        self.intake = Intake(steps, self.outbox, self.publisher, self.metrics, self.attachments)
+        self.dedup = DuplicateFinder(self.outbox, config.dedup) if config.dedup.enabled else None
+        self.intake = Intake(steps, self.outbox, self.publisher, self.metrics, self.attachments, self.dedup)
         self.app = web.Application(client_max_size=config.http.max_body_bytes, middlewares=[error_middleware])
         self.app[MAX_BODY_BYTES] = config.http.max_body_bytes
         self.surface = HttpSurface(self.app)
@@ -86,6 +88,8 @@ class Gateway:
 
     async def start(self) -> None:
         self.outbox.open()
+        if self.dedup is not None:
+            await self.dedup.open()  # before intake opens: every report must see its earlier ones
         self.metrics.watch_outbox(self.outbox.status)
         await self.publisher.start()
         http = self.config.http
@@ -114,6 +118,8 @@ class Gateway:
         drained = await self.publisher.drain(drain_timeout)
         await self.publisher.stop()
         await self.outbox.close()
+        if self.dedup is not None:
+            self.dedup.close()
         log.info("gateway stopped", fully_drained=drained)
 
     # -- operator endpoints ---------------------------------------------------------------------

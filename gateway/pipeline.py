@@ -33,6 +33,12 @@ class NearDuplicateFinder(Protocol):
 
     async def check(self, draft: Draft, report_id: str) -> Dedup: ...
 
+    def record(self, conn: sqlite3.Connection, report: Report, raw: RawMessage) -> None:
+        """Commit hook: what check() learned, stored in the report's own transaction."""
+
+    def settle(self, report_id: str, stored: bool) -> None:
+        """After the commit attempt: only a stored report may become an earlier report."""
+
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
@@ -73,26 +79,34 @@ class Intake:
         if any(item.data is not None for item in raw.attachments):
             stored_files = await asyncio.to_thread(self.attachments.store_all, raw.attachments)
         dedup = Dedup(fingerprint=draft.fingerprint)
-        if self.near_duplicates is not None:
-            dedup = await self.near_duplicates.check(draft, report_id)
-        report = build_report(
-            draft,
-            report_id=report_id,
-            tracking_code=new_tracking_code(),
-            message_id=raw.message_id or report_id,
-            attachments=stored_files,
-            raw=_raw_reference(raw),
-            dedup=dedup,
-        )
-        hooks = [*self.commit_hooks, *([extra] if extra else [])]
+        kept = False  # the report was stored: the finder may offer it as an earlier report
+        try:
+            if self.near_duplicates is not None:
+                dedup = await self.near_duplicates.check(draft, report_id)
+            report = build_report(
+                draft,
+                report_id=report_id,
+                tracking_code=new_tracking_code(),
+                message_id=raw.message_id or report_id,
+                attachments=stored_files,
+                raw=_raw_reference(raw),
+                dedup=dedup,
+            )
+            hooks = [*self.commit_hooks, *([extra] if extra else [])]
+            if self.near_duplicates is not None:
+                hooks.append(self.near_duplicates.record)
 
-        def run_hooks(conn: sqlite3.Connection, stored: Report) -> None:
-            for hook in hooks:
-                hook(conn, stored, raw)
+            def run_hooks(conn: sqlite3.Connection, stored: Report) -> None:
+                for hook in hooks:
+                    hook(conn, stored, raw)
 
-        committed = await self.outbox.commit_report(
-            report, raw.raw or None, raw.raw_content_type, held=hold, extra=run_hooks if hooks else None
-        )
+            committed = await self.outbox.commit_report(
+                report, raw.raw or None, raw.raw_content_type, held=hold, extra=run_hooks if hooks else None
+            )
+            kept = not committed.duplicate
+        finally:
+            if self.near_duplicates is not None:
+                self.near_duplicates.settle(report_id, kept)
         channel = raw.channel.value
         bound = log.bind(report_id=committed.id, channel=channel, provider=raw.provider)
         if committed.duplicate:

@@ -8,6 +8,7 @@ from functools import partial
 
 from normalizer.contact import derive_identity, normalize_email, normalize_phone
 from normalizer.draft import Draft
+from normalizer.fingerprint import set_fingerprint
 from normalizer.hints import hashtags_to_tags, kind_from_keyword, urgency_from_words
 from normalizer.language import detect_language
 from normalizer.text import clean_body_and_subject
@@ -34,6 +35,7 @@ def default_chain(
         urgency_from_words,
         detect_language,
         partial(assign_agency, addresses=addresses or {}, default=default_agency),
+        set_fingerprint,
     ]
 
 

@@ -1,0 +1,395 @@
+"""Near-duplicate detection across channels: one citizen, one complaint, many doors.
+
+Two questions per report, answered before it is committed:
+
+* Is it a resend by the same person? Identity is the reporter's identifiers (tel:+E164 for
+  SMS, WhatsApp, Telegram shared contacts and web phones; mailto: for email; telegram:ID),
+  linked in ``dedup_alias`` when one report carries several. The person's recent entries
+  (``dedup.window``) come from the store by index and are compared exactly
+  (normalizer.fingerprint.similarity); at or over ``dedup.threshold`` the report becomes a
+  duplicate of the most similar one. It is still published, as ``duplicate.…``.
+* Is it the same event as other people's reports? A MinHash signature (64 permutations over
+  the comparison text's 4-grams) goes into an LSH index (16 bands of 4) held in fixed-size
+  numpy arrays, so a million entries cost a bounded, preallocated amount of memory and a
+  lookup walks a few short chains. Candidates are ranked by their estimated similarity and
+  the best few verified exactly against the store; at or over ``dedup.cluster_threshold``
+  the report joins that cluster, otherwise it founds one (cluster id = founding report id).
+
+The entry is written by a commit hook in the report's own transaction, and enters the
+in-memory index only after that commit, so a link always points to a stored, earlier report.
+On start the index is rebuilt from the store for ``dedup.cluster_window``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import structlog
+
+from gateway.config import DedupConfig
+from gateway.outbox import Outbox
+from normalizer import Draft
+from normalizer.fingerprint import (
+    Features,
+    comparison_tokens,
+    features_from_tokens,
+    fingerprint_of,
+    similarity,
+)
+from schemas import Dedup, RawMessage, Report
+
+log = structlog.get_logger("dedup")
+
+PERMUTATIONS = 64
+BANDS = 16
+ROWS = PERMUTATIONS // BANDS
+ID_BYTES = 26  # a ULID
+CHAIN_LIMIT = 24  # per band: a template text ("lampu mati …") must not turn a lookup into a scan
+VERIFY = 3  # candidates verified exactly against the store, best estimate first
+PERSON_LIMIT = 20  # a person's most recent entries compared for a resend
+PRUNE_EVERY = 256  # entries written between two prunes of expired rows
+PRUNE_BATCH = 512
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS dedup_entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    report_id TEXT NOT NULL UNIQUE,
+    identity TEXT,
+    seen_at REAL NOT NULL,
+    cluster TEXT NOT NULL,
+    raw_len INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    lsh BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dedup_entries_identity ON dedup_entries (identity, seen_at);
+CREATE TABLE IF NOT EXISTS dedup_alias (
+    alias TEXT PRIMARY KEY,
+    person TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dedup_alias_person ON dedup_alias (person);
+"""
+
+_rng = np.random.default_rng(0x1A9F0E)  # fixed: signatures are stored, so the hash family must never change
+_A = _rng.integers(1, 2**63, PERMUTATIONS, dtype=np.uint64) | np.uint64(1)
+_B = _rng.integers(0, 2**63, PERMUTATIONS, dtype=np.uint64)
+_BAND_MIX = _rng.integers(1, 2**63, ROWS, dtype=np.uint64) | np.uint64(1)
+_SHIFT = np.uint64(32)
+LSH_BYTES = BANDS * 4 + PERMUTATIONS  # band keys (uint32) + low byte of each min-hash
+
+U32 = npt.NDArray[np.uint32]
+U8 = npt.NDArray[np.uint8]
+
+
+def signature(shingles: Iterable[str]) -> U32:
+    """MinHash by multiply-shift hashing of each shingle's CRC-32 (stable across processes)."""
+    hashes = np.fromiter((zlib.crc32(s.encode()) for s in shingles), dtype=np.uint64)
+    if hashes.size == 0:
+        return np.zeros(PERMUTATIONS, dtype=np.uint32)
+    with np.errstate(over="ignore"):
+        mixed = (hashes[:, None] * _A + _B) >> _SHIFT
+    result: U32 = mixed.min(axis=0).astype(np.uint32)
+    return result
+
+
+def lsh_code(sig: U32) -> tuple[U32, U8]:
+    """Band keys (one uint32 per band) and the b-bit (8) signature used to estimate similarity."""
+    with np.errstate(over="ignore"):
+        keys = ((sig.reshape(BANDS, ROWS).astype(np.uint64) * _BAND_MIX).sum(axis=1) >> _SHIFT).astype(np.uint32)
+    return keys, (sig & 0xFF).astype(np.uint8)
+
+
+def pack_lsh(keys: U32, low: U8) -> bytes:
+    return keys.astype("<u4").tobytes() + low.tobytes()
+
+
+def estimate(matches: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Jaccard from the share of equal low bytes: equal by chance 1/256 of the time."""
+    share = matches / PERMUTATIONS
+    chance = 1 / 256
+    result: npt.NDArray[np.float64] = np.clip((share - chance) / (1 - chance), 0.0, 1.0)
+    return result
+
+
+class ClusterIndex:
+    """LSH over the last ``capacity`` entries, in preallocated arrays (a ring; chains newest first).
+
+    ``heads[band, key & mask]`` holds 1 + the sequence number of the newest entry in that
+    bucket, ``links[band, slot]`` the next older one. Unrelated keys sharing a bucket only
+    add candidates, which the signature estimate then drops. Memory is fixed by capacity.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.mask = (1 << max(10, (capacity - 1).bit_length())) - 1
+        # np.zeros maps lazily: the resident size grows with use, up to the bound. int32 pointers
+        # halve it and hold 2**31 inserts, far beyond what one process lifetime receives.
+        self.heads = np.zeros((BANDS, self.mask + 1), dtype=np.int32)
+        self.links = np.zeros((BANDS, capacity), dtype=np.int32)
+        self.low = np.zeros((capacity, PERMUTATIONS), dtype=np.uint8)
+        self.times = np.zeros(capacity, dtype=np.float64)
+        self.ids = np.zeros(capacity, dtype=f"S{ID_BYTES}")
+        self.count = 0  # entries ever inserted; entry n lives in slot n % capacity
+        self._bands = np.arange(BANDS)
+
+    def insert(self, report_id: str, keys: U32, low: U8, at: float) -> None:
+        seq = self.count
+        slot = seq % self.capacity
+        buckets = keys.astype(np.int64) & self.mask
+        self.links[self._bands, slot] = self.heads[self._bands, buckets]
+        self.heads[self._bands, buckets] = seq + 1
+        self.low[slot] = low
+        self.times[slot] = at
+        self.ids[slot] = report_id.encode()
+        self.count = seq + 1
+
+    def bulk_load(self, ids: list[str], keys: U32, low: U8, times: npt.NDArray[np.float64]) -> None:
+        """Load entries oldest first, in one vectorised pass (start-up rebuild, benchmarks)."""
+        if self.count:
+            raise RuntimeError("bulk_load is for an empty index")
+        if len(ids) > self.capacity:
+            ids, keys, low, times = ids[-self.capacity :], keys[-self.capacity :], low[-self.capacity :], \
+                times[-self.capacity :]
+        n = len(ids)
+        if n == 0:
+            return
+        seqs = np.arange(n, dtype=np.int64)
+        for band in range(BANDS):
+            buckets = keys[:, band].astype(np.int64) & self.mask
+            order = np.argsort(buckets, kind="stable")  # within a bucket: oldest first
+            ordered = buckets[order]
+            same = np.empty(n, dtype=bool)
+            same[0] = False
+            same[1:] = ordered[1:] == ordered[:-1]
+            previous = np.zeros(n, dtype=np.int64)
+            previous[1:] = np.where(same[1:], seqs[order][:-1] + 1, 0)
+            self.links[band, order] = previous
+            last = np.ones(n, dtype=bool)
+            last[:-1] = ~same[1:]
+            self.heads[band, ordered[last]] = seqs[order][last] + 1
+        self.low[:n] = low
+        self.times[:n] = times
+        self.ids[:n] = np.array([i.encode() for i in ids], dtype=f"S{ID_BYTES}")
+        self.count = n
+
+    def candidates(self, keys: U32, low: U8, since: float, limit: int) -> list[tuple[str, float]]:
+        """Up to ``limit`` (report id, estimated similarity), best first, newer than ``since``."""
+        oldest = self.count - self.capacity  # entries before this were overwritten
+        found: set[int] = set()
+        buckets = (keys.astype(np.int64) & self.mask).tolist()
+        heads = self.heads
+        links = self.links
+        times = self.times
+        capacity = self.capacity
+        for band, bucket in enumerate(buckets):
+            pointer = int(heads[band, bucket])
+            walked = 0
+            while pointer and walked < CHAIN_LIMIT:
+                seq = pointer - 1
+                slot = seq % capacity
+                if seq < oldest or times[slot] < since:
+                    break  # chains run newest first: everything further is older still
+                found.add(slot)
+                walked += 1
+                pointer = int(links[band, slot])
+        if not found:
+            return []
+        slots = np.fromiter(found, dtype=np.int64, count=len(found))
+        scores = estimate((self.low[slots] == low).sum(axis=1))
+        best = np.argsort(-scores, kind="stable")[:limit]
+        return [(self.ids[slots[i]].decode(), float(scores[i])) for i in best]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What the commit hook writes and the index takes once the report is committed."""
+
+    identity: str | None
+    identifiers: tuple[str, ...]
+    seen_at: float
+    cluster: str
+    raw_len: int
+    text: str
+    keys: U32
+    low: U8
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    report_id: str
+    cluster: str
+    features: Features
+
+
+def identifiers(draft: Draft) -> tuple[str, ...]:
+    """Every handle the report gives for its sender; none for an anonymous report."""
+    if draft.anonymous:
+        return ()
+    found = [draft.identity or ""]
+    if draft.phone:
+        found.append(f"tel:{draft.phone}")
+    if draft.email:
+        found.append(f"mailto:{draft.email}")
+    if draft.telegram_id:
+        found.append(f"telegram:{draft.telegram_id}")
+    return tuple(i for i in dict.fromkeys(found) if i and i != "web:anonymous")
+
+
+class DuplicateFinder:
+    """The pipeline's NearDuplicateFinder, durable in the outbox database."""
+
+    def __init__(self, outbox: Outbox, config: DedupConfig, clock: Callable[[], float] = time.time) -> None:
+        self.outbox = outbox
+        self.config = config
+        self.window = config.window_seconds
+        self.cluster_window = config.cluster_window_seconds
+        self.clock = clock
+        self.index = ClusterIndex(config.cluster_capacity)
+        self._pending: dict[str, _Entry] = {}
+        self._reader: sqlite3.Connection | None = None
+        self._written = 0
+
+    async def open(self) -> None:
+        """Create the tables, then rebuild the cluster index from the store (bounded by the window)."""
+        await self.outbox.transact(create_tables)
+        self._reader = sqlite3.connect(self.outbox.path, isolation_level=None, check_same_thread=False)
+        self._reader.execute("PRAGMA query_only=1")
+        started = time.monotonic()
+        rows = self._reader.execute(
+            "SELECT report_id, seen_at, lsh FROM (SELECT seq, report_id, seen_at, lsh FROM dedup_entries"
+            " WHERE seen_at >= ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+            (self.clock() - self.cluster_window, self.index.capacity),
+        ).fetchall()
+        if rows:
+            codes = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.uint8).reshape(len(rows), LSH_BYTES)
+            keys = codes[:, : BANDS * 4].copy().view("<u4").astype(np.uint32)
+            times = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+            self.index.bulk_load([r[0] for r in rows], keys, codes[:, BANDS * 4 :].copy(), times)
+        log.info("dedup index rebuilt", entries=len(rows), seconds=round(time.monotonic() - started, 3))
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    # -- the NearDuplicateFinder protocol --------------------------------------------------
+    async def check(self, draft: Draft, report_id: str) -> Dedup:
+        tokens = comparison_tokens(draft.body)
+        fingerprint = fingerprint_of(tokens)
+        found = features_from_tokens(tokens, len(draft.body))
+        if not found.substantial or self._reader is None:
+            return Dedup(fingerprint=fingerprint)  # too little text to link to anything
+        now = self.clock()
+        handles = identifiers(draft)
+        keys, low = lsh_code(signature(found.shingles))
+        duplicate = self._resend(handles, found, now - self.window)
+        if duplicate is not None:
+            earlier, score = duplicate
+            cluster = earlier.cluster
+        else:
+            score = 0.0
+            cluster = self._cluster(found, keys, low, now - self.cluster_window) or report_id
+        self._pending[report_id] = _Entry(
+            draft.identity if handles else None, handles, now, cluster, len(draft.body), " ".join(tokens), keys, low
+        )
+        if duplicate is None:
+            return Dedup(fingerprint=fingerprint, cluster=cluster)
+        return Dedup(fingerprint=fingerprint, duplicate_of=duplicate[0].report_id, similarity=round(score, 4),
+                     cluster=cluster)
+
+    def record(self, conn: sqlite3.Connection, report: Report, _raw: RawMessage) -> None:
+        """Commit hook: the entry and identity links, in the report's own transaction."""
+        entry = self._pending.get(report.id)
+        if entry is None:
+            return
+        conn.execute(
+            "INSERT INTO dedup_entries (report_id, identity, seen_at, cluster, raw_len, text, lsh)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (report.id, entry.identity, entry.seen_at, entry.cluster, entry.raw_len, entry.text,
+             pack_lsh(entry.keys, entry.low)),
+        )
+        link_identities(conn, entry.identifiers)
+        self._written += 1
+        if self._written % PRUNE_EVERY == 0:
+            self._prune(conn, entry.seen_at - max(self.window, self.cluster_window))
+
+    def settle(self, report_id: str, stored: bool) -> None:
+        """After the commit: a stored entry becomes visible to later checks; a failed one is dropped."""
+        entry = self._pending.pop(report_id, None)
+        if entry is not None and stored:
+            self.index.insert(report_id, entry.keys, entry.low, entry.seen_at)
+
+    # -- lookups ---------------------------------------------------------------------------
+    def _resend(self, handles: tuple[str, ...], found: Features, since: float) -> tuple[_Stored, float] | None:
+        if not handles:
+            return None
+        assert self._reader is not None
+        marks = ",".join("?" * len(handles))
+        query = (
+            "SELECT alias FROM dedup_alias WHERE person IN"
+            f" (SELECT person FROM dedup_alias WHERE alias IN ({marks}))"
+        )
+        aliases = {row[0] for row in self._reader.execute(query, handles)} | set(handles)
+        marks = ",".join("?" * len(aliases))
+        rows = self._reader.execute(
+            f"SELECT report_id, cluster, raw_len, text FROM dedup_entries WHERE identity IN ({marks})"
+            " AND seen_at >= ? ORDER BY seen_at DESC LIMIT ?",
+            (*aliases, since, PERSON_LIMIT),
+        ).fetchall()
+        best: tuple[_Stored, float] | None = None
+        for report_id, cluster, raw_len, text in rows:
+            earlier = _Stored(report_id, cluster, features_from_tokens(tuple(text.split()), raw_len))
+            score = similarity(found, earlier.features)
+            if score >= self.config.threshold and (best is None or score > best[1]):
+                best = (earlier, score)
+        return best
+
+    def _cluster(self, found: Features, keys: U32, low: U8, since: float) -> str | None:
+        assert self._reader is not None
+        for report_id, guess in self.index.candidates(keys, low, since, VERIFY):
+            if guess < self.config.cluster_threshold - 0.2:
+                break  # ranked best first; the estimate's error at 64 permutations is well under 0.2
+            row = self._reader.execute(
+                "SELECT cluster, raw_len, text FROM dedup_entries WHERE report_id=?", (report_id,)
+            ).fetchone()
+            if row is None:
+                continue  # pruned meanwhile
+            if similarity(found, features_from_tokens(tuple(row[2].split()), row[1])) >= self.config.cluster_threshold:
+                return str(row[0])
+        return None
+
+    @staticmethod
+    def _prune(conn: sqlite3.Connection, before: float) -> None:
+        conn.execute(
+            "DELETE FROM dedup_entries WHERE seq IN (SELECT seq FROM dedup_entries ORDER BY seq LIMIT ?)"
+            " AND seen_at < ?",
+            (PRUNE_BATCH, before),
+        )
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    # One statement at a time: executescript would COMMIT the writer's group transaction.
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def link_identities(conn: sqlite3.Connection, handles: tuple[str, ...]) -> None:
+    """One person for all handles of one report: merge the persons they belonged to so far."""
+    if not handles:
+        return
+    marks = ",".join("?" * len(handles))
+    persons = sorted({row[0] for row in conn.execute(f"SELECT person FROM dedup_alias WHERE alias IN ({marks})",
+                                                     handles)})
+    person = persons[0] if persons else handles[0]
+    for other in persons[1:]:
+        conn.execute("UPDATE dedup_alias SET person=? WHERE person=?", (person, other))
+    conn.executemany(
+        "INSERT INTO dedup_alias (alias, person) VALUES (?, ?) ON CONFLICT(alias) DO UPDATE SET person=excluded.person",
+        [(handle, person) for handle in handles],
+    )

@@ -1,0 +1,314 @@
+"""Comparison form of a complaint text and the similarity of two of them (near-duplicate detection).
+
+Only for comparison: the report keeps the citizen's words as sent. The comparison form drops
+what changes between two sendings of one complaint but not its meaning: case, punctuation,
+emoji, greetings and sign-offs, SMS abbreviations, email quoting and forwarding headers.
+Similarity is the Jaccard index of character 4-grams (typo tolerant), taken against the
+longer text's prefix when the shorter one looks cut at the 160-character SMS limit. Two
+texts that name different streets or different house/RT/RW numbers are never similar: a
+false merge hides a distinct complaint, so those guards come before any score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from normalizer.draft import Draft
+
+SHINGLE = 4
+SMS_LIMIT = 160
+# A text this long, up to SMS_LIMIT, may be a resend the carrier or phone cut at 160 characters.
+TRUNCATED_MIN = 120
+# Fewer content words than this ("jalan rusak", "lampu mati") says too little to tell two
+# complaints apart, so such texts are never linked to anything.
+MIN_TOKENS = 4
+
+ABBREVIATIONS: dict[str, str] = {
+    "yg": "yang", "tdk": "tidak", "tak": "tidak", "gk": "tidak", "gak": "tidak", "ga": "tidak", "nggak": "tidak",
+    "ngga": "tidak", "enggak": "tidak", "engga": "tidak", "g": "tidak", "dgn": "dengan", "dg": "dengan",
+    "jln": "jalan", "jl": "jalan", "jalan": "jalan", "kec": "kecamatan", "kel": "kelurahan", "kab": "kabupaten",
+    "ds": "desa", "gg": "gang", "perum": "perumahan", "komp": "komplek", "kompleks": "komplek",
+    "sdh": "sudah", "udh": "sudah", "udah": "sudah", "dah": "sudah", "blm": "belum", "blum": "belum",
+    "utk": "untuk", "untk": "untuk", "krn": "karena", "krna": "karena", "karna": "karena", "bgt": "banget",
+    "dr": "dari", "sy": "saya", "sya": "saya", "aku": "saya", "gw": "saya", "gue": "saya", "kmi": "kami",
+    "kmai": "kami", "tlg": "tolong", "mhn": "mohon", "trs": "terus", "trus": "terus", "org": "orang",
+    "bs": "bisa", "jg": "juga", "lg": "lagi", "hr": "hari", "bln": "bulan", "thn": "tahun", "th": "tahun",
+    "skrg": "sekarang", "skrang": "sekarang", "tp": "tapi", "sm": "sama", "dpn": "depan", "dpan": "depan",
+    "blkg": "belakang", "rmh": "rumah", "kalo": "kalau", "klo": "kalau", "kl": "kalau", "pd": "pada",
+    "dlm": "dalam", "lbh": "lebih", "sblm": "sebelum", "stlh": "setelah", "sgr": "segera", "no": "nomor",
+    "nmr": "nomor", "nmor": "nomor", "kmrn": "kemarin", "kmrin": "kemarin", "tsb": "tersebut", "dri": "dari",
+    "mslh": "masalah", "bnyk": "banyak", "byk": "banyak", "sampe": "sampai", "sampek": "sampai",
+    "hrs": "harus", "msh": "masih", "masi": "masih", "sdg": "sedang", "lgsg": "langsung", "dket": "dekat",
+    "dkt": "dekat", "bsk": "besok", "mgg": "minggu", "mgu": "minggu", "bbrp": "beberapa", "knp": "kenapa",
+    "gmn": "bagaimana", "gimana": "bagaimana", "pdhl": "padahal", "spt": "seperti", "kyk": "seperti",
+    "dll": "dan lain lain", "dsb": "dan sebagainya", "jd": "jadi", "jdi": "jadi",
+    "bener": "benar", "bnr": "benar", "smua": "semua", "smw": "semua", "sblh": "sebelah", "lwt": "lewat",
+    "mlm": "malam", "pgi": "pagi", "ank": "anak", "wrg": "warga", "prov": "provinsi",
+    "pju": "penerangan jalan umum", "tpa": "tempat pembuangan akhir", "tps": "tempat pembuangan sementara",
+}
+# Words that carry no complaint content and would make any two complaints look alike.
+STOPWORDS = frozenset(
+    "di ke dari yang dan ini itu ada untuk dengan karena juga dong nih sih ya kok lah pun deh kah nya "
+    "mohon tolong segera pak bu bapak ibu min admin kak mas mbak bang om sdr saudara yth kepada "
+    "the a an of and to is in on at for please sir madam".split()
+)
+# Phrases of courtesy that open or close a message (matched on whole words, after expansion).
+GREETINGS = (
+    "assalamualaikum warahmatullahi wabarakatuh", "assalamualaikum wr wb", "assalamualaikum wr. wb",
+    "assalamu alaikum", "assalamualaikum", "asslamualaikum", "assalamu'alaikum", "salam sejahtera",
+    "selamat pagi", "selamat siang", "selamat sore", "selamat malam", "salam sejahtera", "dengan hormat",
+    "salam", "halo", "hallo", "hai", "hi", "hello", "permisi", "good morning", "good afternoon",
+    "good evening", "dear", "pagi", "siang", "malam", "om swastiastu", "shalom", "punten", "sugeng enjing",
+)
+SIGN_OFFS = (
+    "wassalamualaikum warahmatullahi wabarakatuh", "wassalamualaikum wr wb", "wassalamualaikum", "wassalam",
+    "terima kasih banyak", "terima kasih atas perhatiannya", "terima kasih atas perhatian", "terima kasih",
+    "terimakasih", "makasih", "trims", "tks", "thx", "thanks", "thank you", "hormat saya", "hormat kami",
+    "salam hormat", "best regards", "kind regards", "regards", "sincerely", "salam", "atas perhatiannya",
+    "atas perhatian bapak ibu", "sent from my iphone", "dikirim dari iphone saya", "sent from my android",
+)
+# Markers after which a word names a place; two complaints about different places are different.
+PLACE_MARKERS = frozenset(
+    {"jalan", "gang", "kelurahan", "kecamatan", "desa", "dusun", "kampung", "perumahan", "komplek", "pasar",
+     "kabupaten", "kota", "sdn", "smpn", "sman", "smkn", "puskesmas", "masjid", "terminal", "stasiun", "sungai",
+     "jembatan", "taman"}
+)
+# Words that follow a place marker without naming the place ("jalan rusak", "jalan raya ...").
+NOT_PLACES = frozenset(
+    {"raya", "utama", "rusak", "berlubang", "mati", "gelap", "licin", "macet", "banjir", "depan", "belakang",
+     "menuju", "masuk", "kecil", "besar", "umum", "lingkungan", "desa", "kampung", "sudah", "belum", "tidak",
+     "yang", "di", "ke", "dekat", "sebelah", "rumah", "saya", "kami", "penerangan", "setapak", "tol", "protokol",
+     "provinsi", "kabupaten", "kota", "baru", "lama", "sana", "sini", "itu", "ini", "tersebut", "jalan", "gang",
+     "dan", "juga", "sekitar", "area", "kawasan", "wilayah", "nomor", "rt", "rw", "blok", "lagi", "terus",
+     "amblas", "ambles", "retak", "tergenang", "tumbang", "kotor", "becek", "sepi", "ramai", "sempit", "lebar",
+     "penuh", "parah", "pasar", "sungai", "taman", "jembatan", "induk", "pinggir", "tengah", "ujung"}
+)
+# Markers after which a number identifies a place (house, RT/RW, block, kilometre), not a count.
+NUMBER_MARKERS = frozenset(
+    {"nomor", "rt", "rw", "gang", "blok", "km", "kav", "kavling", "lantai", "unit", "pos", "sdn", "smpn", "sman",
+     "smkn", "sd", "smp", "sma", "smk", "puskesmas"}
+)
+
+_QUOTE_PREFIX = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.MULTILINE)
+_ATTRIBUTION = re.compile(r"^[ \t]*(?:on|pada)\b[^\n]{0,200}\b(?:wrote|menulis)\s*:\s*$", re.MULTILINE | re.IGNORECASE)
+_FORWARD_LINES = re.compile(
+    r"^[ \t]*(?:-{2,}\s*(?:forwarded message|original message|pesan (?:yang )?diteruskan|pesan asli)\s*-{2,}"
+    r"|begin forwarded message:"
+    r"|(?:from|to|cc|date|sent|subject|dari|kepada|tanggal|terkirim|subjek|perihal|fw|fwd)\s*:[^\n]*)[ \t]*$",
+    re.MULTILINE | re.IGNORECASE,
+)
+_SIGNATURE = re.compile(r"^-- ?$.*", re.MULTILINE | re.DOTALL)
+_WORDS = re.compile(r"[^\W_]+")
+_LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+_REPEATS = re.compile(r"([^\W\d_])\1{2,}")
+
+
+def _phrase_tokens(phrases: tuple[str, ...]) -> list[tuple[str, ...]]:
+    # Longest first, so "terima kasih banyak" wins over "terima kasih".
+    return sorted({tuple(_WORDS.findall(p.casefold())) for p in phrases}, key=len, reverse=True)
+
+
+_GREETINGS = _phrase_tokens(GREETINGS)
+_SIGN_OFFS = _phrase_tokens(SIGN_OFFS)
+# A name (and maybe a phone) after a sign-off: cut the sign-off and at most this many words after it.
+_SIGNATURE_TAIL = 5
+
+
+def strip_email_quoting(text: str) -> str:
+    """Quote marks, "On … wrote:", forwarding banners and header lines out; the quoted words stay."""
+    text = _SIGNATURE.sub("", text)
+    text = _ATTRIBUTION.sub("", text)
+    text = _QUOTE_PREFIX.sub("", text)
+    return _FORWARD_LINES.sub("", text)
+
+
+def _words(text: str) -> list[str]:
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = folded.replace("'", "").replace("’", "")  # assalamu'alaikum, sy'
+    # Emoji and symbols are not letters or digits, so the word pattern drops them with the punctuation.
+    folded = _LETTER_DIGIT.sub(" ", folded)
+    words: list[str] = []
+    for word in _WORDS.findall(folded):
+        word = _REPEATS.sub(r"\1", word)  # "tolooong" -> "tolong"
+        if word.isdigit():
+            word = str(int(word)) if len(word) < 12 else word  # "RT 03" == "RT 3"
+        words.extend(ABBREVIATIONS.get(word, word).split())
+    return words
+
+
+def _strip_phrases(words: list[str], phrases: list[tuple[str, ...]], *, at_end: bool) -> list[str]:
+    """Remove courtesy phrases at the start (or end) of the message, repeatedly ("salam, selamat pagi")."""
+    changed = True
+    while changed and words:
+        changed = False
+        for phrase in phrases:
+            size = len(phrase)
+            if not at_end and tuple(words[:size]) == phrase:
+                words = words[size:]
+                changed = True
+                break
+            if at_end:
+                # The sign-off may be followed by a short name/signature: "terima kasih, budi santoso".
+                for start in range(max(0, len(words) - size - _SIGNATURE_TAIL), len(words) - size + 1):
+                    if tuple(words[start : start + size]) == phrase:
+                        words = words[:start]
+                        changed = True
+                        break
+                if changed:
+                    break
+    return words
+
+
+def _strip_inner(words: list[str], phrases: list[tuple[str, ...]]) -> list[str]:
+    out: list[str] = []
+    index = 0
+    while index < len(words):
+        for phrase in phrases:
+            if len(phrase) > 1 and tuple(words[index : index + len(phrase)]) == phrase:
+                index += len(phrase)
+                break
+        else:
+            out.append(words[index])
+            index += 1
+    return out
+
+
+@lru_cache(maxsize=4096)
+def comparison_tokens(body: str) -> tuple[str, ...]:
+    """The words two sendings of one complaint share; empty when nothing of substance is left."""
+    words = _words(strip_email_quoting(body))
+    words = _strip_phrases(words, _GREETINGS, at_end=False)
+    words = _strip_phrases(words, _SIGN_OFFS, at_end=True)
+    # Multi-word courtesy in the middle ("… terima kasih. Salam, …" of a quoted earlier mail).
+    words = _strip_inner(words, _SIGN_OFFS + _GREETINGS)
+    return tuple(word for word in words if word not in STOPWORDS)
+
+
+def comparison_text(body: str) -> str:
+    return " ".join(comparison_tokens(body))
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What similarity needs of one text; cheap to rebuild from the comparison text."""
+
+    tokens: tuple[str, ...]
+    shingles: frozenset[str]
+    places: frozenset[str]
+    numbers: frozenset[tuple[str, str]]
+    maybe_truncated: bool  # the original was 120..160 characters: a cut SMS resend looks like this
+
+    @property
+    def substantial(self) -> bool:
+        return len(self.tokens) >= MIN_TOKENS
+
+
+def shingles_of(tokens: tuple[str, ...]) -> frozenset[str]:
+    text = " ".join(tokens)
+    if len(text) <= SHINGLE:
+        return frozenset({text}) if text else frozenset()
+    return frozenset(text[i : i + SHINGLE] for i in range(len(text) - SHINGLE + 1))
+
+
+def _places(tokens: tuple[str, ...]) -> frozenset[str]:
+    found = set()
+    for index, word in enumerate(tokens[:-1]):
+        if word in PLACE_MARKERS:
+            for follower in tokens[index + 1 : index + 3]:
+                if follower not in NOT_PLACES and follower not in PLACE_MARKERS and not follower.isdigit() \
+                        and len(follower) > 2:
+                    found.add(follower)
+                    break
+    return frozenset(found)
+
+
+def _numbers(tokens: tuple[str, ...]) -> frozenset[tuple[str, str]]:
+    return frozenset(
+        (word, tokens[index + 1])
+        for index, word in enumerate(tokens[:-1])
+        if word in NUMBER_MARKERS and tokens[index + 1].isdigit()
+    )
+
+
+def features_from_tokens(tokens: tuple[str, ...], original_length: int) -> Features:
+    return Features(
+        tokens=tokens,
+        shingles=shingles_of(tokens),
+        places=_places(tokens),
+        numbers=_numbers(tokens),
+        maybe_truncated=TRUNCATED_MIN <= original_length <= SMS_LIMIT,
+    )
+
+
+def features(body: str) -> Features:
+    return features_from_tokens(comparison_tokens(body), len(body))
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)
+
+
+def _close(a: str, b: str) -> bool:
+    """Two spellings of one place name ("merdeka"/"merdka"): shared start and most trigrams."""
+    if a == b:
+        return True
+    if a[:2] != b[:2]:
+        return False
+    grams_a = {a[i : i + 3] for i in range(len(a) - 2)}
+    grams_b = {b[i : i + 3] for i in range(len(b) - 2)}
+    return _jaccard(frozenset(grams_a), frozenset(grams_b)) >= 0.4
+
+
+def conflicting(a: Features, b: Features) -> bool:
+    """Different streets or different house/RT/RW numbers: two complaints, however alike the words."""
+    if a.places and b.places and not any(_close(x, y) for x in a.places for y in b.places):
+        return True
+    marks_a = {mark for mark, _ in a.numbers}
+    shared = marks_a & {mark for mark, _ in b.numbers}
+    return any({n for m, n in a.numbers if m == mark} != {n for m, n in b.numbers if m == mark} for mark in shared)
+
+
+def _prefix(tokens: tuple[str, ...], length: int) -> tuple[str, ...]:
+    """The first words of ``tokens`` spanning about ``length`` characters of comparison text."""
+    taken: list[str] = []
+    size = 0
+    for word in tokens:
+        if size >= length:
+            break
+        taken.append(word)
+        size += len(word) + 1
+    return tuple(taken)
+
+
+def similarity(a: Features, b: Features) -> float:
+    """0..1; 0 when either text is too short to judge or the two name different places."""
+    if not (a.substantial and b.substantial) or conflicting(a, b):
+        return 0.0
+    score = _jaccard(a.shingles, b.shingles)
+    short, long_ = (a, b) if len(" ".join(a.tokens)) <= len(" ".join(b.tokens)) else (b, a)
+    if short.maybe_truncated and len(long_.tokens) > len(short.tokens):
+        # A cut resend: compare it with as much of the full text as it could have kept.
+        head = _prefix(long_.tokens, len(" ".join(short.tokens)))
+        prefix = features_from_tokens(head, 0)
+        if not conflicting(short, prefix):
+            score = max(score, _jaccard(short.shingles, prefix.shingles))
+    return score
+
+
+def fingerprint_of(tokens: tuple[str, ...]) -> str | None:
+    """A short stable digest of the comparison text: equal for texts that differ only in form."""
+    if not tokens:
+        return None
+    return hashlib.blake2b(" ".join(tokens).encode(), digest_size=8).hexdigest()
+
+
+def set_fingerprint(draft: Draft) -> Draft:
+    """Chain step: Draft.fingerprint from the body's comparison form (None when nothing is left)."""
+    return replace(draft, fingerprint=fingerprint_of(comparison_tokens(draft.body)))

@@ -1,0 +1,86 @@
+"""Near-duplicates through the real gateway: JSON API in, RabbitMQ out, state in the outbox DB."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import base_url
+
+FIRST = (
+    "Selamat pagi Pak/Bu. Saya mau lapor jalan di depan SDN 3 Jl. Merdeka berlubang besar, sudah 2 minggu "
+    "tidak diperbaiki dan sudah ada 2 motor jatuh. Mohon segera ditindaklanjuti. Terima kasih."
+)
+RESEND = (
+    "sy mau lapor jln di dpn SDN 3 jl merdeka berlubang besar sdh 2 mgg tdk diperbaiki dan sdh ada 2 motor "
+    "jatuh!! mhn segera ditindaklanjuti 🙏"
+)
+
+
+async def post(http, gateway, payload, key):
+    async with http.post(f"{base_url(gateway)}/v1/reports", json=payload, headers={"Idempotency-Key": key}) as r:
+        assert r.status == 202, await r.text()
+        return await r.json()
+
+
+async def test_resend_by_same_phone_is_published_as_duplicate_and_other_phone_shares_the_cluster(
+    make_gateway, http, queue_reader
+):
+    gateway = await make_gateway(routing={"default_agency": "pemkot-bandung"})
+    first = await post(http, gateway, {"body": FIRST, "phone": "0812-3456-7890"}, "a-1")
+    await queue_reader.take(1)  # committed and published before the resend arrives
+    resend = await post(http, gateway, {"body": RESEND, "phone": "+62 812 3456 7890"}, "a-2")
+    other = await post(http, gateway, {"body": FIRST, "phone": "0813-9999-0000"}, "b-1")
+    messages = await queue_reader.take(3)
+    by_id = {json.loads(m.body)["id"]: (m.routing_key, json.loads(m.body)) for m in messages}
+
+    key, report = by_id[first["id"]]
+    assert key == "report.pemkot-bandung.complaint.web"
+    assert report["dedup"]["duplicate_of"] is None
+    assert report["dedup"]["cluster"] == first["id"]  # founds its cluster
+
+    key, report = by_id[resend["id"]]
+    assert key == "duplicate.pemkot-bandung.complaint.web"
+    assert report["dedup"]["duplicate_of"] == first["id"]
+    assert report["dedup"]["similarity"] >= 0.8
+    assert report["dedup"]["cluster"] == first["id"]
+    assert report["body"] == RESEND  # the citizen's words as sent
+
+    key, report = by_id[other["id"]]
+    assert key == "report.pemkot-bandung.complaint.web"
+    assert report["dedup"]["duplicate_of"] is None
+    assert report["dedup"]["cluster"] == first["id"]
+
+
+async def test_phone_and_email_on_one_report_link_a_later_email_only_resend(make_gateway, http, queue_reader):
+    gateway = await make_gateway()
+    first = await post(http, gateway, {"body": FIRST, "phone": "081234567890", "email": "siti@example.id"}, "c-1")
+    await queue_reader.take(1)
+    by_mail = await post(http, gateway, {"body": RESEND, "email": "Siti@Example.ID"}, "c-2")
+    stranger = await post(http, gateway, {"body": RESEND, "email": "budi@example.id"}, "c-3")
+    reports = {json.loads(m.body)["id"]: json.loads(m.body) for m in await queue_reader.take(3)}
+    assert reports[by_mail["id"]]["dedup"]["duplicate_of"] == first["id"]
+    assert reports[stranger["id"]]["dedup"]["duplicate_of"] is None
+    assert reports[stranger["id"]]["dedup"]["cluster"] == first["id"]
+
+
+async def test_index_is_rebuilt_from_the_store_after_a_restart(make_gateway, http, queue_reader):
+    gateway = await make_gateway()
+    first = await post(http, gateway, {"body": FIRST, "phone": "081234567890"}, "d-1")
+    await queue_reader.take(1)
+    await gateway.stop()
+    restarted = await make_gateway()
+    resend = await post(http, restarted, {"body": RESEND, "phone": "081234567890"}, "d-2")
+    other = await post(http, restarted, {"body": RESEND, "phone": "081311112222"}, "d-3")
+    reports = {json.loads(m.body)["id"]: json.loads(m.body) for m in await queue_reader.take(3)}
+    assert reports[resend["id"]]["dedup"]["duplicate_of"] == first["id"]
+    assert reports[other["id"]]["dedup"]["cluster"] == first["id"]  # found through the rebuilt LSH index
+
+
+async def test_short_template_texts_are_never_linked(make_gateway, http, queue_reader):
+    gateway = await make_gateway()
+    for index in range(3):
+        await post(http, gateway, {"body": "Lampu mati!!", "phone": "081234567890"}, f"e-{index}")
+    reports = [json.loads(m.body) for m in await queue_reader.take(3)]
+    assert all(r["dedup"]["duplicate_of"] is None for r in reports)
+    assert all(r["dedup"]["cluster"] is None for r in reports)
+    assert len({r["dedup"]["fingerprint"] for r in reports}) == 1
