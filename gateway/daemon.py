@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from gateway.acks import install as install_acks
 from gateway.attachments import AttachmentStore
 from gateway.config import Config
 from gateway.context import ChannelContext
@@ -77,6 +78,7 @@ class Gateway:
         self.context = ChannelContext(config, self.surface, self.intake, self.outbox, self.metrics)
         self._add_operator_routes()
         install_channels(self.context)
+        install_acks(self.context)  # after the channels: its service starts last and stops first
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._stopped = False

@@ -37,6 +37,19 @@ class _OutboxCollector(Collector):
         )
 
 
+class _AcksCollector(Collector):
+    """Acknowledgements waiting to be sent, read from the outbox at scrape time."""
+
+    def __init__(self, pending: Callable[[], dict[str, int]]) -> None:
+        self._pending = pending
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("lapor_acks_pending", "Acknowledgements not yet sent.", labels=["channel"])
+        for channel, count in sorted(self._pending().items()):
+            family.add_metric([channel], count)
+        yield family
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -63,9 +76,28 @@ class Metrics:
         self.broker_connected = Gauge(
             "lapor_broker_connected", "1 while the publisher holds a broker connection.", registry=self.registry
         )
+        self.acks_sent = Counter(
+            "lapor_acks_sent", "Acknowledgements (tracking codes) delivered to the provider.", ["channel"],
+            registry=self.registry,
+        )
+        self.acks_failed = Counter(
+            "lapor_acks_failed", "Acknowledgements given up on: rejected by the provider or out of attempts.",
+            ["channel", "reason"], registry=self.registry,
+        )
+        self.acks_skipped = Counter(
+            "lapor_acks_skipped", "Reports not acknowledged on purpose (automatic mail, rate limit, no sender).",
+            ["channel", "reason"], registry=self.registry,
+        )
+        self.ack_retries = Counter(
+            "lapor_ack_retries", "Acknowledgement sends that failed and were scheduled again.", ["channel"],
+            registry=self.registry,
+        )
 
     def watch_outbox(self, status: Callable[[], OutboxStatus]) -> None:
         self.registry.register(_OutboxCollector(status))
+
+    def watch_acks(self, pending: Callable[[], dict[str, int]]) -> None:
+        self.registry.register(_AcksCollector(pending))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

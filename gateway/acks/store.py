@@ -1,0 +1,111 @@
+"""The acknowledgement rows in the outbox database: written with the report, updated by the sender."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.acks.email import RATE_SCHEMA
+from gateway.outbox import Outbox
+
+PENDING, SENT, FAILED, SKIPPED = 0, 1, 2, 3
+STATE_NAMES = {PENDING: "pending", SENT: "sent", FAILED: "failed", SKIPPED: "skipped"}
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS acks (
+        report_id TEXT PRIMARY KEY,
+        channel TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        recipient TEXT,
+        inputs TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        provider_ref TEXT,
+        last_error TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS acks_due ON acks (next_attempt_at) WHERE state = 0",
+    RATE_SCHEMA,
+)
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    # Statement by statement: executescript would COMMIT the report transaction this may run in.
+    for statement in SCHEMA:
+        conn.execute(statement)
+
+
+@dataclass(frozen=True, slots=True)
+class AckRow:
+    report_id: str
+    channel: str
+    provider: str
+    recipient: str
+    inputs: dict[str, Any]
+    idempotency_key: str
+    attempts: int
+
+
+def insert(
+    conn: sqlite3.Connection,
+    *,
+    report_id: str,
+    channel: str,
+    provider: str,
+    recipient: str | None,
+    inputs: dict[str, Any],
+    state: int,
+    reason: str | None = None,
+) -> None:
+    now = time.time()
+    conn.execute(
+        "INSERT OR IGNORE INTO acks (report_id, channel, provider, recipient, inputs, idempotency_key, state,"
+        " next_attempt_at, created_at, last_error) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (report_id, channel, provider, recipient, json.dumps(inputs, separators=(",", ":")), f"ack-{report_id}",
+         state, now, now, reason),
+    )
+
+
+def due(outbox: Outbox, now: float, limit: int, exclude: frozenset[str]) -> tuple[list[AckRow], float | None]:
+    """Pending rows whose time has come (oldest first), and when the next later one falls due."""
+    with outbox.reader() as conn:
+        rows = conn.execute(
+            "SELECT report_id, channel, provider, recipient, inputs, idempotency_key, attempts FROM acks"
+            " WHERE state=0 AND next_attempt_at<=? ORDER BY next_attempt_at LIMIT ?",
+            (now, limit + len(exclude)),
+        ).fetchall()
+        later = conn.execute("SELECT MIN(next_attempt_at) FROM acks WHERE state=0 AND next_attempt_at>?",
+                             (now,)).fetchone()[0]
+    ready = [
+        AckRow(r[0], r[1], r[2], r[3] or "", json.loads(r[4]), r[5], r[6]) for r in rows if r[0] not in exclude
+    ]
+    return ready[:limit], later
+
+
+def pending_per_channel(outbox: Outbox) -> dict[str, int]:
+    try:
+        with outbox.reader() as conn:
+            return dict(conn.execute("SELECT channel, COUNT(*) FROM acks WHERE state=0 GROUP BY channel").fetchall())
+    except sqlite3.OperationalError:  # no acknowledgement written yet by this database
+        return {}
+
+
+def mark_sent(conn: sqlite3.Connection, report_id: str, provider_ref: str | None) -> None:
+    conn.execute("UPDATE acks SET state=1, attempts=attempts+1, sent_at=?, provider_ref=?, last_error=NULL"
+                 " WHERE report_id=? AND state=0", (time.time(), provider_ref, report_id))
+
+
+def mark_retry(conn: sqlite3.Connection, report_id: str, error: str, next_attempt_at: float) -> None:
+    conn.execute("UPDATE acks SET attempts=attempts+1, last_error=?, next_attempt_at=? WHERE report_id=? AND state=0",
+                 (error, next_attempt_at, report_id))
+
+
+def mark_failed(conn: sqlite3.Connection, report_id: str, error: str) -> None:
+    conn.execute("UPDATE acks SET state=2, attempts=attempts+1, last_error=? WHERE report_id=? AND state=0",
+                 (error, report_id))
