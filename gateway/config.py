@@ -168,6 +168,14 @@ class ImapConfig(_Section):
     processed_folder: str | None = None
     idle: bool = True
     poll_interval: float = Field(default=60.0, gt=0)
+    # RFC 2177: servers may drop an IDLE after 30 minutes; re-issuing it well before keeps the session alive.
+    idle_renew: float = Field(default=600.0, gt=0, le=1500)
+    reconnect_initial: float = Field(default=1.0, gt=0)
+    reconnect_max: float = Field(default=300.0, gt=0)
+    timeout: float = Field(default=60.0, gt=0, description="Socket timeout for every IMAP command.")
+    max_message_bytes: int = Field(
+        default=26_214_400, ge=1024, description="Larger messages are quarantined with their headers only."
+    )
 
 
 class SmtpConfig(_Section):
@@ -175,9 +183,31 @@ class SmtpConfig(_Section):
     port: int = 2525
     domains: list[str]
     max_message_bytes: int = Field(default=26_214_400, ge=1024)
+    max_recipients: int = Field(default=50, ge=1)
+    hostname: str | None = Field(default=None, description="Name in the greeting; default: the host name.")
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    require_tls: bool = Field(default=False, description="Refuse mail until the client issued STARTTLS.")
+    auth_users: dict[str, str] = Field(default_factory=dict, description="SMTP AUTH user name -> password.")
+    auth_required: bool = False
+    auth_require_tls: bool = Field(default=True, description="Offer AUTH only on a STARTTLS connection.")
+
+    @model_validator(mode="after")
+    def _tls_and_auth_complete(self) -> SmtpConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")
+        if self.require_tls and self.tls_cert is None:
+            raise ValueError("require_tls needs tls_cert and tls_key")
+        if self.auth_required and not self.auth_users:
+            raise ValueError("auth_required needs auth_users")
+        return self
 
 
 class EmailChannelConfig(_Section):
+    own_domains: list[str] = Field(
+        default_factory=list,
+        description="Message-ID domains of mail the gateway or the agency sends; such mail is a loop, never a report.",
+    )
     imap: ImapConfig | None = None
     smtp: SmtpConfig | None = None
 

@@ -73,6 +73,11 @@ class Metrics:
             "lapor_requests_rejected", "Inbound messages refused (bad input, bad signature).",
             ["channel", "reason"], registry=self.registry,
         )
+        self.quarantined = Counter(
+            "lapor_messages_quarantined",
+            "Inbound messages kept for audit instead of becoming reports (auto-reply, bounce, loop, unparseable).",
+            ["channel", "reason"], registry=self.registry,
+        )
         self.broker_connected = Gauge(
             "lapor_broker_connected", "1 while the publisher holds a broker connection.", registry=self.registry
         )

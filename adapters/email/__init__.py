@@ -1,0 +1,1 @@
+"""Email intake: IMAP (a mailbox the gateway reads) and SMTP (the gateway as the final MTA)."""
