@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from adapters.sms.twilio.handler import signature as twilio_signature
 from adapters.sms.vonage.handler import signature as vonage_signature
 from gateway.daemon import Gateway
+from tests.support.broker import QueueReader
 
 TESTDATA = Path(__file__).parents[1] / "testdata"
 PUBLIC_URL = "https://lapor.example.go.id"
@@ -34,7 +35,8 @@ def sms_config(multipart_timeout: float = 600.0, vonage_method: str = "sha256", 
 
 
 def signatures() -> dict[str, Any]:
-    return json.loads((TESTDATA / "signatures.json").read_text())
+    vectors: dict[str, Any] = json.loads((TESTDATA / "signatures.json").read_text())
+    return vectors
 
 
 def twilio_headers(
@@ -59,7 +61,7 @@ def stored_reports(gateway: Gateway) -> int:
 def stored_parts(gateway: Gateway) -> int:
     with gateway.outbox.reader() as conn:
         exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name='sms_concat_parts'").fetchone()
-        return conn.execute("SELECT COUNT(*) FROM sms_concat_parts").fetchone()[0] if exists else 0
+        return int(conn.execute("SELECT COUNT(*) FROM sms_concat_parts").fetchone()[0]) if exists else 0
 
 
 def open_groups(gateway: Gateway) -> int:
@@ -67,7 +69,7 @@ def open_groups(gateway: Gateway) -> int:
         exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name='sms_concat_groups'").fetchone()
         if not exists:
             return 0
-        return conn.execute("SELECT COUNT(*) FROM sms_concat_groups WHERE closed_at IS NULL").fetchone()[0]
+        return int(conn.execute("SELECT COUNT(*) FROM sms_concat_groups WHERE closed_at IS NULL").fetchone()[0])
 
 
 def subset(report: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +83,6 @@ def subset(report: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
     return picked
 
 
-async def nothing_published(queue_reader: Any, seconds: float = 0.5) -> bool:
+async def nothing_published(queue_reader: QueueReader, seconds: float = 0.5) -> bool:
     await queue_reader.take(0)  # waits until the gateway declared its queue, so settle can read it
     return await queue_reader.settle(seconds) == []
