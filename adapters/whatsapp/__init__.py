@@ -1,0 +1,1 @@
+"""WhatsApp Cloud API (Meta) webhooks: verification, signed message payloads, media by id."""
