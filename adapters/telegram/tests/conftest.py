@@ -24,7 +24,8 @@ def payload_bytes(name: str) -> bytes:
 
 
 def payload(name: str) -> dict[str, Any]:
-    return json.loads(payload_bytes(name))
+    data: dict[str, Any] = json.loads(payload_bytes(name))
+    return data
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ class BotApiStandIn:
 
     def __post_init__(self) -> None:
         self._arrived = asyncio.Event()
+        self._closing = False
         self.served = asyncio.Event()  # set each time getUpdates returns a non-empty batch
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -69,6 +70,8 @@ class BotApiStandIn:
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
+        self._closing = True
+        self._arrived.set()  # ends waiting long polls now rather than at their timeout
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -108,13 +111,12 @@ class BotApiStandIn:
         self.get_updates_offsets.append(offset)
         if offset is not None:
             self.confirmed_below = max(self.confirmed_below, offset)
-            self.pending = [u for u in self.pending if u["update_id"] >= self.confirmed_below]
         limit = int(params.get("limit", 100))
         deadline = asyncio.get_running_loop().time() + float(params.get("timeout", 0))
         while True:
             ready = [u for u in self.pending if u["update_id"] >= self.confirmed_below][:limit]
             remaining = deadline - asyncio.get_running_loop().time()
-            if ready or remaining <= 0:
+            if ready or remaining <= 0 or self._closing:
                 break
             self._arrived.clear()
             try:
