@@ -54,6 +54,33 @@ class Outcome:
     reason: str | None = None
 
 
+def prepare(
+    raw: bytes,
+    *,
+    provider: str,
+    inbound_address: str,
+    own_domains: Collection[str],
+    own_addresses: Collection[str],
+    too_large: bool = False,
+) -> RawMessage | tuple[str, str, str | None]:
+    """The report-to-be, or (message key, quarantine reason, detail). Never raises."""
+    key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    try:
+        message = parse_message(raw)
+        key = message_key(message, raw)
+        if too_large:
+            return key, "too_large", None
+        reason = screen(message, raw, own_domains=own_domains, own_addresses=own_addresses)
+        if reason is not None:
+            return key, reason, None
+        prepared = to_raw_message(message, raw, provider=provider, inbound_address=inbound_address)
+    except Exception as error:  # any parser failure (even a RecursionError): keep the bytes, go on
+        return key, "unparseable", repr(error)
+    if prepared.sender.email is None:
+        return key, "no_sender", None  # nobody to answer or to link reports to: for a person to look at
+    return prepared
+
+
 class MailIntake:
     def __init__(self, intake: Intake, outbox: Outbox, metrics: Metrics, own_domains: Collection[str]) -> None:
         self.intake = intake
@@ -74,32 +101,13 @@ class MailIntake:
         """Commit ``raw`` as a report or quarantine it; ``state`` commits in the same transaction."""
         # Parsing a large message takes a while: off the event loop, so HTTP intake does not stall.
         prepared = await asyncio.to_thread(
-            self._prepare, raw, provider, inbound_address, frozenset(own_addresses), too_large
+            prepare, raw, provider=provider, inbound_address=inbound_address, own_domains=self.own_domains,
+            own_addresses=frozenset(own_addresses), too_large=too_large,
         )
         if isinstance(prepared, RawMessage):
             return await self._accept(prepared, raw, prepared.message_id or "", state)
         key, reason, detail = prepared
         return await self._quarantine(raw, provider, inbound_address, key, reason, detail, state)
-
-    def _prepare(
-        self, raw: bytes, provider: str, inbound_address: str, own_addresses: frozenset[str], too_large: bool
-    ) -> RawMessage | tuple[str, str, str | None]:
-        """The report-to-be, or (message key, quarantine reason, detail)."""
-        key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
-        try:
-            message = parse_message(raw)
-            key = message_key(message, raw)
-            if too_large:
-                return key, "too_large", None
-            reason = screen(message, raw, own_domains=self.own_domains, own_addresses=own_addresses)
-            if reason is not None:
-                return key, reason, None
-            prepared = to_raw_message(message, raw, provider=provider, inbound_address=inbound_address)
-        except Exception as error:  # any parser failure (even a RecursionError): keep the bytes, go on
-            return key, "unparseable", repr(error)
-        if prepared.sender.email is None:
-            return key, "no_sender", None  # nobody to answer or to link reports to: for a person to look at
-        return prepared
 
     async def _accept(self, message: RawMessage, raw: bytes, key: str, state: StateUpdate | None) -> Outcome:
         def with_state(conn: sqlite3.Connection, _report: Report, _raw: RawMessage) -> None:

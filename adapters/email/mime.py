@@ -29,7 +29,7 @@ MAX_MESSAGE_ID = 512  # longer "ids" are hashed: a hostile header must not becom
 
 # Single-byte charsets that decode any byte: a message declaring one of them but carrying valid
 # multi-byte UTF-8 is almost always a client that lied, never real Latin-1 text.
-_ANY_BYTE_CHARSETS = frozenset({"ascii", "latin_1", "cp1252", "iso8859_15"})
+_ANY_BYTE_CHARSETS = frozenset({"ascii", "iso8859-1", "cp1252", "iso8859-15"})  # codecs.lookup() names
 
 
 def parse_message(raw: bytes) -> EmailMessage:
@@ -127,7 +127,7 @@ _ATTRIBUTION = re.compile(
 _ORIGINAL_MARKER = re.compile(
     r"^(-{2,}\s*(original message|pesan asli|pesan awal)\s*-{2,}|_{20,})$", re.IGNORECASE
 )
-_OUTLOOK_HEADER = re.compile(r"^(from|dari)\s*:\s*\S")
+_OUTLOOK_HEADER = re.compile(r"^(from|dari)\s*:\s*\S", re.IGNORECASE)
 _OUTLOOK_NEXT = re.compile(r"^(sent|date|dikirim|tanggal|to|kepada)\s*:\s*\S", re.IGNORECASE)
 _SIGNATURE = re.compile(r"^--\s?$")
 _MOBILE_FOOTER = re.compile(
@@ -266,6 +266,9 @@ def content(message: EmailMessage) -> Content:
         if part is body_part:
             texts.insert(0, part_text(part))
             continue
+        if part.get_content_maintype() == "multipart":  # its boundary is lost: the text is all there is
+            texts.append(part_text(part))
+            continue
         filename = _filename(part)
         disposition = part.get_content_disposition()
         if part.get_content_maintype() == "text" and filename is None and disposition != "attachment":
@@ -287,9 +290,8 @@ def content(message: EmailMessage) -> Content:
 
 def _leaves(part: Message, parent_subtype: str | None) -> Iterator[tuple[Message, str | None]]:
     """Leaf parts in order; a forwarded message (message/rfc822) is one leaf, kept whole."""
-    if part.get_content_maintype() == "multipart":
-        # A multipart whose parts were lost (broken boundaries) has only a preamble: nothing to keep.
-        for child in part.get_payload() if part.is_multipart() else ():
+    if part.get_content_maintype() == "multipart" and part.is_multipart():
+        for child in part.get_payload():
             if isinstance(child, Message):
                 yield from _leaves(child, part.get_content_subtype())
         return
