@@ -25,7 +25,11 @@ SMS_LIMIT = 160
 TRUNCATED_MIN = 120
 # Fewer content words than this ("jalan rusak", "lampu mati") says too little to tell two
 # complaints apart, so such texts are never linked to anything.
-MIN_TOKENS = 4
+MIN_TOKENS = 5
+# Containment counts when the shorter text is at least this share of the longer one and this
+# much of it appears there (tuned on tests/dedup/pairs.jsonl).
+CONTAINED_RATIO = 0.6
+CONTAINED = 0.9
 
 ABBREVIATIONS: dict[str, str] = {
     "yg": "yang", "tdk": "tidak", "tak": "tidak", "gk": "tidak", "gak": "tidak", "ga": "tidak", "nggak": "tidak",
@@ -48,7 +52,6 @@ ABBREVIATIONS: dict[str, str] = {
     "dll": "dan lain lain", "dsb": "dan sebagainya", "jd": "jadi", "jdi": "jadi",
     "bener": "benar", "bnr": "benar", "smua": "semua", "smw": "semua", "sblh": "sebelah", "lwt": "lewat",
     "mlm": "malam", "pgi": "pagi", "ank": "anak", "wrg": "warga", "prov": "provinsi",
-    "pju": "penerangan jalan umum", "tpa": "tempat pembuangan akhir", "tps": "tempat pembuangan sementara",
 }
 # Words that carry no complaint content and would make any two complaints look alike.
 STOPWORDS = frozenset(
@@ -93,15 +96,23 @@ NUMBER_MARKERS = frozenset(
      "smkn", "sd", "smp", "sma", "smk", "puskesmas"}
 )
 
+_QUOTED_LINE = re.compile(r"^[ \t]*>.*$", re.MULTILINE)
 _QUOTE_PREFIX = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.MULTILINE)
-_ATTRIBUTION = re.compile(r"^[ \t]*(?:on|pada)\b[^\n]{0,200}\b(?:wrote|menulis)\s*:\s*$", re.MULTILINE | re.IGNORECASE)
-_FORWARD_LINES = re.compile(
-    r"^[ \t]*(?:-{2,}\s*(?:forwarded message|original message|pesan (?:yang )?diteruskan|pesan asli)\s*-{2,}"
+# Where the earlier message starts: "On … wrote:", a forwarding banner, or a header block.
+_BANNER = re.compile(
+    r"^[ \t]*(?:(?:on|pada)\b[^\n]{0,200}\b(?:wrote|menulis)\s*:"
+    r"|-{2,}\s*(?:forwarded message|original message|pesan (?:yang )?diteruskan|pesan asli)\s*-{2,}"
     r"|begin forwarded message:"
-    r"|(?:from|to|cc|date|sent|subject|dari|kepada|tanggal|terkirim|subjek|perihal|fw|fwd)\s*:[^\n]*)[ \t]*$",
+    r"|(?:from|dari)\s*:[^\n]*\n[ \t]*(?:sent|date|to|tanggal|terkirim|kepada|subject|subjek)\s*:)",
+    re.MULTILINE | re.IGNORECASE,
+)
+_HEADER_LINE = re.compile(
+    r"^[ \t]*(?:from|to|cc|date|sent|subject|dari|kepada|tanggal|terkirim|subjek|perihal)\s*:[^\n]*$",
     re.MULTILINE | re.IGNORECASE,
 )
 _SIGNATURE = re.compile(r"^-- ?$.*", re.MULTILINE | re.DOTALL)
+# A reply's own text shorter than this many words is a note ("still no answer") on the quoted complaint.
+OWN_NOTE_TOKENS = 10
 _WORDS = re.compile(r"[^\W_]+")
 _LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 _REPEATS = re.compile(r"([^\W\d_])\1{2,}")
@@ -118,12 +129,14 @@ _SIGN_OFFS = _phrase_tokens(SIGN_OFFS)
 _SIGNATURE_TAIL = 5
 
 
-def strip_email_quoting(text: str) -> str:
-    """Quote marks, "On … wrote:", forwarding banners and header lines out; the quoted words stay."""
-    text = _SIGNATURE.sub("", text)
-    text = _ATTRIBUTION.sub("", text)
-    text = _QUOTE_PREFIX.sub("", text)
-    return _FORWARD_LINES.sub("", text)
+def split_email(text: str) -> tuple[str, str]:
+    """(own text, quoted text): quote marks, banners, header lines and signatures removed."""
+    banner = _BANNER.search(text)
+    own, earlier = (text[: banner.start()], text[banner.end() :]) if banner else (text, "")
+    quoted = "\n".join(line for line in _QUOTED_LINE.findall(own))
+    own = _SIGNATURE.sub("", _QUOTED_LINE.sub("", own))
+    earlier = _HEADER_LINE.sub("", _QUOTE_PREFIX.sub("", f"{quoted}\n{earlier}"))
+    return own, _SIGNATURE.sub("", earlier)
 
 
 def _words(text: str) -> list[str]:
@@ -180,16 +193,21 @@ def _strip_inner(words: list[str], phrases: list[tuple[str, ...]]) -> list[str]:
 @lru_cache(maxsize=4096)
 def comparison_tokens(body: str) -> tuple[str, ...]:
     """The words two sendings of one complaint share; empty when nothing of substance is left."""
-    words = _words(strip_email_quoting(body))
+    own, quoted = split_email(body)
+    words = _content_words(own)
+    if quoted.strip() and len(words) < OWN_NOTE_TOKENS:
+        # A forward, or a short "please follow up" on top of the quoted complaint: the complaint counts.
+        return _content_words(quoted)
+    return words
+
+
+def _content_words(text: str) -> tuple[str, ...]:
+    words = _words(text)
     words = _strip_phrases(words, _GREETINGS, at_end=False)
     words = _strip_phrases(words, _SIGN_OFFS, at_end=True)
     # Multi-word courtesy in the middle ("… terima kasih. Salam, …" of a quoted earlier mail).
     words = _strip_inner(words, _SIGN_OFFS + _GREETINGS)
     return tuple(word for word in words if word not in STOPWORDS)
-
-
-def comparison_text(body: str) -> str:
-    return " ".join(comparison_tokens(body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +216,7 @@ class Features:
 
     tokens: tuple[str, ...]
     shingles: frozenset[str]
-    places: frozenset[str]
+    places: frozenset[tuple[str, str]]
     numbers: frozenset[tuple[str, str]]
     maybe_truncated: bool  # the original was 120..160 characters: a cut SMS resend looks like this
 
@@ -214,23 +232,38 @@ def shingles_of(tokens: tuple[str, ...]) -> frozenset[str]:
     return frozenset(text[i : i + SHINGLE] for i in range(len(text) - SHINGLE + 1))
 
 
-def _places(tokens: tuple[str, ...]) -> frozenset[str]:
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+# Generic words and markers with one letter dropped: a typo ("kampuung", "blakang") stays generic.
+_GENERIC = {
+    variant for word in PLACE_MARKERS | NOT_PLACES for variant in (_deletions(word) | {word}) if len(variant) > 2
+}
+
+
+def _generic(word: str) -> bool:
+    return word in _GENERIC or any(variant in _GENERIC for variant in _deletions(word))
+
+
+def _places(tokens: tuple[str, ...]) -> frozenset[tuple[str, str]]:
+    """(marker, name) pairs: ("jalan", "merdeka"), ("desa", "sukamaju")."""
     found = set()
     for index, word in enumerate(tokens[:-1]):
         if word in PLACE_MARKERS:
             for follower in tokens[index + 1 : index + 3]:
-                if follower not in NOT_PLACES and follower not in PLACE_MARKERS and not follower.isdigit() \
-                        and len(follower) > 2:
-                    found.add(follower)
+                if len(follower) > 2 and not follower.isdigit() and not _generic(follower):
+                    found.add((word, follower))
                     break
     return frozenset(found)
 
 
 def _numbers(tokens: tuple[str, ...]) -> frozenset[tuple[str, str]]:
+    """(marker, value) pairs: ("rt", "4"), ("nomor", "45"), ("blok", "c")."""
     return frozenset(
         (word, tokens[index + 1])
         for index, word in enumerate(tokens[:-1])
-        if word in NUMBER_MARKERS and tokens[index + 1].isdigit()
+        if word in NUMBER_MARKERS and (tokens[index + 1].isdigit() or len(tokens[index + 1]) <= 2)
     )
 
 
@@ -255,24 +288,55 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return inter / (len(a) + len(b) - inter)
 
 
+def _containment(a: frozenset[str], b: frozenset[str]) -> float:
+    """The shorter text nearly whole inside a not much longer one: a resend with a line added
+    ("sent again, no answer yet: …"). Below CONTAINED the plain Jaccard index decides."""
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    if not small or len(small) < CONTAINED_RATIO * len(large):
+        return 0.0
+    share = len(small & large) / len(small)
+    return share if share >= CONTAINED else 0.0
+
+
 def _close(a: str, b: str) -> bool:
-    """Two spellings of one place name ("merdeka"/"merdka"): shared start and most trigrams."""
+    """Two spellings of one place name ("merdeka"/"merdka"/"mredeka"): a typo or two apart."""
     if a == b:
         return True
-    if a[:2] != b[:2]:
+    shorter = min(len(a), len(b))
+    allowed = 0 if shorter <= 4 else 1 if shorter < 7 else 2
+    if abs(len(a) - len(b)) > allowed:
         return False
-    grams_a = {a[i : i + 3] for i in range(len(a) - 2)}
-    grams_b = {b[i : i + 3] for i in range(len(b) - 2)}
-    return _jaccard(frozenset(grams_a), frozenset(grams_b)) >= 0.4
+    # Optimal string alignment distance: a swap of two neighbours ("mleati") is one typo.
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i]
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            value = min(rows[i - 1][j] + 1, row[j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                value = min(value, rows[i - 2][j - 2] + 1)
+            row.append(value)
+        rows.append(row)
+    return rows[-1][-1] <= allowed
 
 
 def conflicting(a: Features, b: Features) -> bool:
-    """Different streets or different house/RT/RW numbers: two complaints, however alike the words."""
-    if a.places and b.places and not any(_close(x, y) for x in a.places for y in b.places):
-        return True
-    marks_a = {mark for mark, _ in a.numbers}
-    shared = marks_a & {mark for mark, _ in b.numbers}
-    return any({n for m, n in a.numbers if m == mark} != {n for m, n in b.numbers if m == mark} for mark in shared)
+    """Different streets, villages or house/RT/RW numbers: two complaints, however alike the words.
+
+    Compared per marker, so "Desa Sukamaju, Kecamatan Cibadak" and "Desa Sukamulya, Kecamatan
+    Cibadak" conflict on the village although they share the district.
+    """
+    if a.places and b.places and not any(_close(x, y) for _, x in a.places for _, y in b.places):
+        return True  # both say where, and no place name is shared
+    for mark in {m for m, _ in a.places} & {m for m, _ in b.places}:
+        names_a = [name for m, name in a.places if m == mark]
+        names_b = [name for m, name in b.places if m == mark]
+        if not any(_close(x, y) for x in names_a for y in names_b):
+            return True
+    for mark in {m for m, _ in a.numbers} & {m for m, _ in b.numbers}:
+        if not {n for m, n in a.numbers if m == mark} & {n for m, n in b.numbers if m == mark}:
+            return True
+    return False
 
 
 def _prefix(tokens: tuple[str, ...], length: int) -> tuple[str, ...]:
@@ -288,18 +352,19 @@ def _prefix(tokens: tuple[str, ...], length: int) -> tuple[str, ...]:
 
 
 def similarity(a: Features, b: Features) -> float:
-    """0..1; 0 when either text is too short to judge or the two name different places."""
+    """0..1, symmetric; 0 when either text is too short to judge or the two name different places."""
     if not (a.substantial and b.substantial) or conflicting(a, b):
         return 0.0
-    score = _jaccard(a.shingles, b.shingles)
-    short, long_ = (a, b) if len(" ".join(a.tokens)) <= len(" ".join(b.tokens)) else (b, a)
-    if short.maybe_truncated and len(long_.tokens) > len(short.tokens):
-        # A cut resend: compare it with as much of the full text as it could have kept.
-        head = _prefix(long_.tokens, len(" ".join(short.tokens)))
-        prefix = features_from_tokens(head, 0)
-        if not conflicting(short, prefix):
-            score = max(score, _jaccard(short.shingles, prefix.shingles))
-    return score
+    score = max(_jaccard(a.shingles, b.shingles), _containment(a.shingles, b.shingles))
+    return max(score, _cut_resend(a, b), _cut_resend(b, a))
+
+
+def _cut_resend(short: Features, full: Features) -> float:
+    """``short`` as an SMS cut at 160 characters: compared with as much of ``full`` as it could keep."""
+    if not short.maybe_truncated or len(full.tokens) <= len(short.tokens):
+        return 0.0
+    head = features_from_tokens(_prefix(full.tokens, len(" ".join(short.tokens))), 0)
+    return 0.0 if conflicting(short, head) else _jaccard(short.shingles, head.shingles)
 
 
 def fingerprint_of(tokens: tuple[str, ...]) -> str | None:
