@@ -23,7 +23,7 @@ GENERIC_TOKEN = "generic-test-token"
 def sms_config(multipart_timeout: float = 600.0, vonage_method: str = "sha256", **http: Any) -> dict[str, Any]:
     return {
         "http": {"public_url": PUBLIC_URL, **http},
-        "channels": {"sms": {
+        "channels": {"web": {"enabled": False}, "sms": {
             "short_code": "1708",
             "multipart_timeout": multipart_timeout,
             "twilio": {"auth_token": TWILIO_TOKEN},

@@ -1,4 +1,4 @@
-"""Kannel: get-url requests (fixture, UCS-2, charsets, '+' spaces) become the expected reports; the token is enforced."""
+"""Kannel: get-url requests (fixture, UCS-2, charsets, '+' spaces) become the expected reports; tokens enforced."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ CASES = [
     pytest.param(f"{PATH}?sender=6281234567890&to=1708&id=k3&text=Jalan+rusak+di+Jl.+Sudirman%2C+100%25+parah", {
         "body": "Jalan rusak di Jl. Sudirman, 100% parah", "reporter.phone": "+6281234567890",
     }, id="plus-spaces-and-percent"),
-    pytest.param(f"{PATH}?sender={quote('０８１２３４５６７８９０')}&to=1708&id=k4&charset=ISO-8859-1&text=caf%E9+tutup", {
+    pytest.param(f"{PATH}?sender={quote('０８１２３４５６７８９０')}&to=1708&id=k4&charset=ISO-8859-1"
+                 "&text=caf%E9+tutup", {
         "body": "café tutup", "reporter.phone": "+6281234567890",
     }, id="latin1-charset-fullwidth-sender"),
     pytest.param(f"{PATH}?sender=0062%20812%203456%207890&to=1708&text=" + quote("ASPIRASI: tambah 🚌 TransJakarta"), {
