@@ -19,7 +19,8 @@ def request(http, gateway, how: str, payload: str | bytes, headers: dict[str, st
     url = base_url(gateway) + PATH
     headers = {**AUTH, **(headers or {})}
     if how == "get":
-        return http.get(f"{url}?{payload}", headers=headers)
+        query = payload.decode() if isinstance(payload, bytes) else payload
+        return http.get(f"{url}?{query}", headers=headers)
     content_type = "application/json" if how == "json" else "application/x-www-form-urlencoded"
     return http.post(url, data=payload, headers={"Content-Type": content_type, **headers})
 
