@@ -82,6 +82,19 @@ class RoutingConfig(_Section):
 
 class WebChannelConfig(_Section):
     enabled: bool = True
+    csrf_secret: str | None = Field(
+        default=None, description="Signs the form's CSRF tokens; generated per process when absent (one process only)."
+    )
+    csrf_ttl: float = Field(default=4 * 3600.0, gt=0, description="Seconds a form's CSRF token stays valid.")
+    # Indonesian mobile carriers put many citizens behind one address (CGNAT): generous by default.
+    rate_limit: int = Field(default=30, ge=0, description="Form submissions per client address per window; 0: off.")
+    rate_limit_window: float = Field(default=600.0, gt=0)
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Reverse proxies whose X-Forwarded-For names the client for the rate limit."
+    )
+    max_form_bytes: int = Field(default=26 * 1_048_576, ge=65_536, description="Cap on one form POST, files included.")
+    max_files: int = Field(default=5, ge=0, le=20)
+    max_file_bytes: int = Field(default=5 * 1_048_576, ge=1024)
 
 
 class TokenProviderConfig(_Section):

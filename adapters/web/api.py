@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aiohttp import web
@@ -11,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from adapters.common import commit, decode_utf8, read_body
 from gateway.http import HttpSurface, RequestError, error_responses
 from gateway.pipeline import Intake
-from normalizer.contact import to_e164
-from schemas import Channel, Kind, Location, RawMessage, Sender
+from normalizer.contact import DEFAULT_REGION, to_e164
+from normalizer.text import clean_text
+from schemas import Channel, IncomingAttachment, Kind, Location, RawMessage, Sender
 
 INBOUND_ADDRESS = "web"
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
@@ -44,45 +47,103 @@ class ReportRequest(BaseModel):
     tags: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=40)]], Field(max_length=20)] = []
 
 
-def field_errors(error: ValidationError) -> list[dict[str, Any]]:
-    details = []
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One thing wrong with a submitted field: ``code`` for a translated message (the form), ``reason`` for the API."""
+
+    field: str | None
+    code: str
+    reason: str
+    limit: float | None = None
+
+
+class InvalidFields(Exception):
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(f"{problem.field}: {problem.reason}" for problem in problems))
+        self.problems = problems
+
+
+_CODES = {
+    "missing": "missing", "extra_forbidden": "unknown_field", "string_too_long": "too_long",
+    "too_long": "too_long", "string_too_short": "empty", "greater_than_equal": "out_of_range",
+    "less_than_equal": "out_of_range", "enum": "invalid_choice", "float_parsing": "not_a_number",
+    "float_type": "not_a_number", "json_invalid": "json_invalid", "model_type": "not_an_object",
+}
+
+
+def _problems(error: ValidationError) -> list[FieldProblem]:
+    problems = []
     for item in error.errors(include_url=False, include_input=False):
         field = ".".join(str(part) for part in item["loc"]) or None
-        reason = "unknown field" if item["type"] == "extra_forbidden" else item["msg"]
-        details.append({"field": field, "reason": reason})
-    return details
+        code = _CODES.get(item["type"], "invalid")
+        reason = "unknown field" if code == "unknown_field" else item["msg"]
+        context = item.get("ctx") or {}
+        limit = next((context[key] for key in ("max_length", "ge", "le") if key in context), None)
+        problems.append(FieldProblem(field, code, reason, float(limit) if limit is not None else None))
+    return problems
 
 
-def parse_report_request(data: bytes) -> ReportRequest:
-    text = decode_utf8(data)
+def validate_report(data: str | Mapping[str, Any], region: str = DEFAULT_REGION) -> ReportRequest:
+    """The one home of the report fields' rules, for the JSON API and the web form alike.
+
+    JSON text is validated strictly (JSON has types); a mapping of form values laxly, because an
+    HTML form sends every value as text ("-6.2" for a latitude).
+    """
     try:
-        request = ReportRequest.model_validate_json(text)
+        if isinstance(data, str):
+            request = ReportRequest.model_validate_json(data)
+        else:
+            request = ReportRequest.model_validate(data, strict=False)
     except ValidationError as error:
-        if any(item["type"] == "json_invalid" for item in error.errors()):
-            reason = error.errors()[0]["msg"]
-            raise RequestError(400, "malformed_json", f"request body is not valid JSON: {reason}") from None
-        if any(item["type"] == "model_type" for item in error.errors()):
-            raise RequestError(422, "invalid_fields", "request body must be a JSON object",
-                               details=field_errors(error)) from None
-        details = field_errors(error)
-        first = details[0]
-        raise RequestError(
-            422, "invalid_fields", f"{first['field']}: {first['reason']}", field=first["field"], details=details
-        ) from None
-    validate_contact_and_body(request.body, request.phone, request.email)
+        problems = _problems(error)
+        if isinstance(data, Mapping):
+            # A form shows every problem at once: the rules below still apply to the fields that parsed.
+            flagged = {problem.field for problem in problems}
+            problems += [problem for problem in _content_problems(data, region) if problem.field not in flagged]
+        raise InvalidFields(problems) from None
+    problems = _content_problems(request.model_dump(), region)
+    if problems:
+        raise InvalidFields(problems)
     return request
 
 
-def validate_contact_and_body(body: str, phone: str | None, email: str | None, region: str = "ID") -> None:
-    if not body.strip():
-        raise RequestError(422, "invalid_fields", "body: must not be empty", field="body")
-    if phone and to_e164(phone, region) is None:
-        raise RequestError(422, "invalid_fields", "phone: not a valid phone number", field="phone")
-    if email and not EMAIL.match(email.strip()):
-        raise RequestError(422, "invalid_fields", "email: not a valid email address", field="email")
+def _content_problems(data: Mapping[str, Any], region: str) -> list[FieldProblem]:
+    """Rules beyond types and lengths: a body with words, a phone that dials, an email that delivers."""
+    problems = []
+    body, phone, email = (data.get(name) for name in ("body", "phone", "email"))
+    if isinstance(body, str) and not clean_text(body):
+        problems.append(FieldProblem("body", "empty", "must not be empty"))
+    if isinstance(phone, str) and phone and to_e164(phone, region) is None:
+        problems.append(FieldProblem("phone", "invalid_phone", "not a valid phone number"))
+    if isinstance(email, str) and email and not EMAIL.match(email.strip()):
+        problems.append(FieldProblem("email", "invalid_email", "not a valid email address"))
+    location = data.get("location")
+    if isinstance(location, Mapping) and (location.get("latitude") is None) != (location.get("longitude") is None):
+        field = "location.longitude" if location.get("longitude") is None else "location.latitude"
+        problems.append(FieldProblem(field, "missing", "latitude and longitude go together"))
+    return problems
 
 
-def to_raw_message(request: ReportRequest, message_id: str | None, raw: bytes, provider: str) -> RawMessage:
+def parse_report_request(data: bytes, region: str = DEFAULT_REGION) -> ReportRequest:
+    try:
+        return validate_report(decode_utf8(data), region)
+    except InvalidFields as error:
+        problems = error.problems
+        if any(problem.code == "json_invalid" for problem in problems):
+            raise RequestError(400, "malformed_json", f"request body is not valid JSON: {problems[0].reason}") from None
+        details = [{"field": problem.field, "reason": problem.reason} for problem in problems]
+        if any(problem.code == "not_an_object" for problem in problems):
+            raise RequestError(422, "invalid_fields", "request body must be a JSON object", details=details) from None
+        first = problems[0]
+        raise RequestError(
+            422, "invalid_fields", f"{first.field}: {first.reason}", field=first.field, details=details
+        ) from None
+
+
+def to_raw_message(
+    request: ReportRequest, message_id: str | None, raw: bytes, provider: str, *,
+    raw_content_type: str = "application/json", attachments: Sequence[IncomingAttachment] = (),
+) -> RawMessage:
     location = None
     if request.location is not None and any(
         value is not None for value in (request.location.latitude, request.location.longitude, request.location.address)
@@ -107,8 +168,9 @@ def to_raw_message(request: ReportRequest, message_id: str | None, raw: bytes, p
         anonymous=request.anonymous,
         confidential=request.confidential,
         location=location,
+        attachments=tuple(attachments),
         raw=raw,
-        raw_content_type="application/json",
+        raw_content_type=raw_content_type,
     )
 
 
@@ -122,13 +184,13 @@ def idempotency_key(request: web.Request) -> str | None:
     return key
 
 
-def register(surface: HttpSurface, intake: Intake) -> None:
+def register(surface: HttpSurface, intake: Intake, region: str = DEFAULT_REGION) -> None:
     async def post_report(request: web.Request) -> web.Response:
         if request.content_type != "application/json":
             raise RequestError(415, "unsupported_media_type", "send the report as application/json")
         key = idempotency_key(request)
         data = await read_body(request)
-        report_request = parse_report_request(data)
+        report_request = parse_report_request(data, region)
         accepted = await commit(intake, to_raw_message(report_request, key, data, provider="api"))
         status = 200 if accepted.duplicate else 202
         return web.json_response(

@@ -7,5 +7,10 @@ from gateway.context import ChannelContext
 
 
 def install(context: ChannelContext) -> None:
-    api.register(context.surface, context.intake)
-    form.register(context.surface)
+    config = context.config
+    assert config.channels.web is not None
+    # The same region as the normalizer chain (gateway.daemon), so a number the form accepts normalises.
+    region = config.channels.sms.default_region if config.channels.sms else "ID"
+    api.register(context.surface, context.intake, region)
+    channel = form.FormChannel(config.channels.web, context.intake, context.metrics, region, config.http.public_url)
+    form.register(context.surface, channel)
