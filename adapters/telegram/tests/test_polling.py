@@ -156,3 +156,19 @@ async def test_sigkill_after_commit_before_offset_confirmed_is_a_duplicate(
     assert report_count(database) == 1
     assert json.loads(first.body)["source"]["message_id"] == "3527065:20"
     assert polling_process.terminate() == 0
+
+
+async def test_commit_failure_keeps_the_offset_and_the_update_is_fetched_again(bot_api, make_gateway, queue_reader):
+    gateway = await make_gateway(channels={"telegram": polling_section(bot_api)})
+    await wait_for(lambda: bot_api.get_updates_offsets != [], what="the first getUpdates")
+    await gateway.outbox.close()
+    bot_api.push(text_update(990, 30, "Pohon tumbang menutup jalan"))
+    await wait_for(bot_api.served.is_set, what="the update to be served")
+    await asyncio.sleep(0.3)
+    assert all(offset is None or offset <= 990 for offset in bot_api.get_updates_offsets)
+    gateway.outbox.open()
+    await wait_for(lambda: 991 in bot_api.get_updates_offsets, what="the offset to pass the stored update")
+    await queue_reader.take(1)
+    await queue_reader.settle(1.0)
+    assert [r["source"]["message_id"] for r in queue_reader.bodies()] == ["3527065:30"]
+    assert bot_api.served_batches == [[990], [990]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from typing import Any
 
@@ -12,6 +13,7 @@ import structlog.testing
 from adapters.telegram.handler import HELP_TEXT
 from adapters.telegram.tests.conftest import SECRET, payload, payload_bytes, post_update, telegram_section
 from adapters.telegram.tests.standin import BOT_USERNAME
+from gateway.config import ConfigError, parse_config
 
 NIC = {"identity": "telegram:3527065", "telegram_id": "3527065", "name": "Nic Pottier", "phone": None}
 SITI = {"identity": "telegram:6148812330", "telegram_id": "6148812330", "name": "Siti Rahayu", "phone": None}
@@ -110,17 +112,15 @@ async def test_group_chats_accepted_when_allowed(bot_api, make_gateway, http, qu
 async def test_redelivered_update_is_a_duplicate(bot_api, make_gateway, http, queue_reader):
     gateway = await make_gateway(channels={"telegram": telegram_section(bot_api)})
     body = payload_bytes("text.json")
-    status, first = await post_update(http, gateway, body)
-    assert (status, first["status"]) == (200, "accepted")
-    # Telegram re-sends the same update (our 200 was lost), then the same message in an update
-    # with another update_id: both are the original.
-    again = await asyncio.gather(*(post_update(http, gateway, body) for _ in range(5)))
-    renumbered = payload("text.json") | {"update_id": 999}
-    import json
-
-    again.append(await post_update(http, gateway, json.dumps(renumbered).encode()))
-    for status, answer in again:
-        assert (status, answer["status"], answer["id"]) == (200, "duplicate", first["id"])
+    # Telegram re-sends an update whose 200 it did not see, possibly while the first is in flight;
+    # and the same message may come in an update with another update_id.
+    answers = await asyncio.gather(*(post_update(http, gateway, body) for _ in range(6)))
+    renumbered = json.dumps(payload("text.json") | {"update_id": 999}).encode()
+    answers.append(await post_update(http, gateway, renumbered))
+    assert all(status == 200 for status, _ in answers)
+    [first] = [answer for _, answer in answers if answer["status"] == "accepted"]
+    repeats = [answer for _, answer in answers if answer["status"] == "duplicate"]
+    assert len(repeats) == 6 and {answer["id"] for answer in repeats} == {first["id"]}
     await queue_reader.take(1)
     await queue_reader.settle(1.0)
     assert [m.message_id for m in queue_reader.messages] == [first["id"]]
@@ -185,8 +185,6 @@ async def test_oversized_body_is_413(bot_api, make_gateway, http):
                                  http={"max_body_bytes": 4096})
     update = payload("text.json")
     update["message"]["text"] = "x" * 10_000
-    import json
-
     status, answer = await post_update(http, gateway, json.dumps(update).encode())
     assert (status, answer["error"]) == (413, "body_too_large")
     assert stored_reports(gateway) == 0
@@ -200,3 +198,22 @@ async def test_webhook_route_is_in_openapi(bot_api, make_gateway, http):
         document = await response.json()
     operation = document["paths"]["/webhooks/telegram"]["post"]
     assert {"200", "400", "403", "413", "415", "422", "503"} <= set(operation["responses"])
+
+
+async def test_commit_failure_is_503_so_telegram_retries_then_stored_once(bot_api, make_gateway, http, queue_reader):
+    gateway = await make_gateway(channels={"telegram": telegram_section(bot_api, bot_username=BOT_USERNAME)})
+    body = payload_bytes("text.json")
+    await gateway.outbox.close()  # the disk is gone: nothing can be committed
+    status, answer = await post_update(http, gateway, body)
+    assert (status, answer["error"]) == (503, "outbox_unavailable")  # never a 2xx for what was not stored
+    gateway.outbox.open()
+    status, answer = await post_update(http, gateway, body)  # Telegram's retry
+    assert (status, answer["status"]) == (200, "accepted")
+    await queue_reader.take(1)
+    assert stored_reports(gateway) == 1
+
+
+def test_webhook_mode_without_secret_token_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"channels\.telegram.*secret_token is required"):
+        parse_config({"channels": {"telegram": {"bot_token": "1:x", "mode": "webhook"}}})
+    parse_config({"channels": {"telegram": {"bot_token": "1:x", "mode": "polling"}}})  # polling needs none
