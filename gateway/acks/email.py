@@ -1,4 +1,8 @@
-"""Email acknowledgements: RFC 3834 auto-replies that never answer automatic mail and never loop."""
+"""Email acknowledgements: RFC 3834 auto-replies (Auto-Submitted, In-Reply-To, null reverse-path).
+
+Automatic mail never gets here: the email channel quarantines auto-replies, bounces and our own
+acknowledgements (marked with its OWN_HEADER) instead of making reports of them.
+"""
 
 from __future__ import annotations
 
@@ -6,55 +10,46 @@ import asyncio
 import re
 import smtplib
 import sqlite3
-import time
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
-from email.policy import SMTP
+from email.policy import SMTP, default
 from email.utils import formatdate
 
 import aiohttp
 
+from adapters.email.loops import OWN_HEADER
 from gateway.acks.base import AckMessage, SendFailed, Skip, Target
+from gateway.acks.store import remember_reply
 from gateway.config import AckEmailConfig
 from schemas import RawMessage, Report
 
-RATE_SCHEMA = "CREATE TABLE IF NOT EXISTS ack_email_replies (address TEXT PRIMARY KEY, last_at REAL NOT NULL)"
-
 _ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[^@\s<>(),;:\"\[\]\\]+\.[^@\s<>(),;:\"\[\]\\]+$")
 _MESSAGE_ID = re.compile(r"^<?([^<>\s]+@[^<>\s]+)>?$")
-# Mailboxes that are machines (RFC 3834 §2 and common practice): a reply would bounce or loop.
+# Mailboxes that are machines: a reply would bounce or start a conversation between robots.
 _MACHINE_LOCAL_PARTS = re.compile(
-    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|listserv|majordomo|auto-?reply)([+-.].*)?$",
+    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|listserv|majordomo|auto-?reply)([+.-].*)?$",
     re.IGNORECASE,
 )
-_AUTOMATIC_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 
 
-def automatic_reason(headers: Message) -> str | None:
-    """Why a message is automatic (an auto-reply, a bounce, list mail), or None for a person's mail."""
-    submitted = str(headers.get("Auto-Submitted", "no")).split(";")[0].strip().lower()
-    if submitted != "no":
-        return "auto_submitted"
-    if str(headers.get("Precedence", "")).strip().lower() in _AUTOMATIC_PRECEDENCE:
-        return "precedence"
-    if any(name in headers for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Reply")):
-        return "autoreply_header"
+def reply_refusal(headers: Message) -> str | None:
+    """Why a person's message (it passed the channel's loop screen) still gets no auto-reply.
+
+    Auto-replies, bounces and our own mail never become reports (adapters.email.loops); what is
+    left here is RFC 3834's advice for replies only: not to list mail, not when the sender asks.
+    """
+    if any(name in headers for name in ("List-Id", "List-Unsubscribe", "List-Post")):
+        return "mailing_list"
     suppress = str(headers.get("X-Auto-Response-Suppress", "")).lower()
     if any(word in suppress for word in ("all", "autoreply", "oof")):
         return "suppressed_by_sender"
-    if any(name in headers for name in ("List-Id", "List-Unsubscribe", "List-Post")):
-        return "mailing_list"
-    if "Return-Path" in headers and str(headers["Return-Path"]).strip() in ("<>", ""):
-        return "null_return_path"
-    if headers.get_content_type() == "multipart/report":
-        return "delivery_report"
     return None
 
 
 def _header_block(data: bytes) -> Message:
     """The headers only (a 25 MB message is not parsed in the commit transaction)."""
     ends = [index for index in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if index >= 0]
-    return BytesHeaderParser().parsebytes(data[: min(ends) + 2] if ends else data)
+    return BytesHeaderParser(policy=default).parsebytes(data[: min(ends) + 2] if ends else data)
 
 
 def _message_id(value: str | None) -> str | None:
@@ -77,16 +72,12 @@ class EmailSender:
         if address == sender or _MACHINE_LOCAL_PARTS.match(address.split("@")[0]):
             return Skip("machine_address")
         headers = _header_block(raw.raw) if raw.raw else Message()
-        reason = automatic_reason(headers)
+        reason = reply_refusal(headers)
         if reason is not None:
             return Skip(reason)
         # The last line against loops with responders that ignore RFC 3834: one reply per address per interval.
-        now = time.time()
-        last = conn.execute("SELECT last_at FROM ack_email_replies WHERE address=?", (address,)).fetchone()
-        if last is not None and now - float(last[0]) < self.config.interval:
+        if not remember_reply(conn, address, self.config.interval):
             return Skip("rate_limited")
-        conn.execute("INSERT INTO ack_email_replies (address, last_at) VALUES (?, ?)"
-                     " ON CONFLICT(address) DO UPDATE SET last_at=excluded.last_at", (address, now))
         fields = {"to": address, "from": sender}
         original = _message_id(report.source.message_id)
         if original is not None:
@@ -114,6 +105,7 @@ class EmailSender:
             mail["References"] = fields["references"]
         mail["Auto-Submitted"] = "auto-replied"
         mail["X-Auto-Response-Suppress"] = "All"  # Exchange/Outlook: no out-of-office back to us
+        mail[OWN_HEADER] = "acknowledgement"  # the email channel quarantines it if it ever comes back
         mail.set_content(message.text)
         return mail
 

@@ -18,9 +18,8 @@ import aiohttp
 import structlog
 
 from gateway.acks import store
-from gateway.acks.base import AckMessage, Sender, SendFailed, Skip
+from gateway.acks.base import AckMessage, Sender, SendFailed, Skip, Target
 from gateway.acks.chat import TelegramSender, WhatsAppSender
-from gateway.acks.email import EmailSender
 from gateway.acks.sms import sms_senders
 from gateway.acks.text import render
 from gateway.config import AcksConfig, ChannelsConfig
@@ -44,7 +43,10 @@ def build_senders(acks: AcksConfig, channels: ChannelsConfig) -> dict[tuple[str,
         senders[("whatsapp", ANY_PROVIDER)] = WhatsAppSender(channels.whatsapp)
     if channels.telegram is not None:
         senders[("telegram", ANY_PROVIDER)] = TelegramSender(channels.telegram)
-    senders[("email", ANY_PROVIDER)] = EmailSender(acks.email, acks.timeout)
+    if channels.email is not None:
+        from gateway.acks.email import EmailSender  # loads the email channel's MIME code: only when in use
+
+        senders[("email", ANY_PROVIDER)] = EmailSender(acks.email, acks.timeout)
     return senders
 
 
@@ -85,7 +87,7 @@ class AckService:
                 template, code = "duplicate", str(original[0])
         inputs: dict[str, object] = {"template": template, "tracking_code": code, "language": report.language}
         sender = self._sender(channel, provider)
-        target = sender.target(conn, report, raw) if sender is not None else Skip("no_sender_configured")
+        target = self._target(sender, conn, report, raw)
         if isinstance(target, Skip):
             store.insert(conn, report_id=report.id, channel=channel, provider=provider, recipient=None,
                          inputs=inputs, state=store.SKIPPED, reason=target.reason)
@@ -98,6 +100,16 @@ class AckService:
             self._wake_scheduled = True
             with contextlib.suppress(RuntimeError):  # the loop is closing; the restart finds the row
                 self._loop.call_soon_threadsafe(self._wake.set)
+
+    @staticmethod
+    def _target(sender: Sender | None, conn: sqlite3.Connection, report: Report, raw: RawMessage) -> Target | Skip:
+        if sender is None:
+            return Skip("no_sender_configured")
+        try:
+            return sender.target(conn, report, raw)
+        except Exception:  # odd input must cost the citizen the reply, never the report
+            log.exception("acknowledgement addressing failed", report_id=report.id, channel=report.channel.value)
+            return Skip("addressing_error")
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:

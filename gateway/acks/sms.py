@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from abc import ABC, abstractmethod
@@ -42,8 +43,9 @@ class TwilioSender(SmsSender):
         else:
             form["From"] = message.fields["from"]
         url = f"{self.config.api_url.rstrip('/')}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        credentials = base64.b64encode(f"{self.account_sid}:{self.config.auth_token}".encode()).decode()
         body = await request(http, "POST", url, what="twilio", data=form,
-                                   auth=aiohttp.BasicAuth(self.account_sid, self.config.auth_token))
+                             headers={"Authorization": f"Basic {credentials}"})
         sid = json_object(body).get("sid")
         return str(sid) if sid else None
 

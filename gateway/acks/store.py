@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.acks.email import RATE_SCHEMA
 from gateway.outbox import Outbox
 
 PENDING, SENT, FAILED, SKIPPED = 0, 1, 2, 3
@@ -31,7 +30,7 @@ SCHEMA = (
         last_error TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS acks_due ON acks (next_attempt_at) WHERE state = 0",
-    RATE_SCHEMA,
+    "CREATE TABLE IF NOT EXISTS ack_email_replies (address TEXT PRIMARY KEY, last_at REAL NOT NULL)",
 )
 
 
@@ -70,6 +69,17 @@ def insert(
         (report_id, channel, provider, recipient, json.dumps(inputs, separators=(",", ":")), f"ack-{report_id}",
          state, now, now, reason),
     )
+
+
+def remember_reply(conn: sqlite3.Connection, address: str, interval: float) -> bool:
+    """Claim the right to auto-reply to ``address`` now; False if it was used within ``interval`` seconds."""
+    now = time.time()
+    last = conn.execute("SELECT last_at FROM ack_email_replies WHERE address=?", (address,)).fetchone()
+    if last is not None and now - float(last[0]) < interval:
+        return False
+    conn.execute("INSERT INTO ack_email_replies (address, last_at) VALUES (?, ?)"
+                 " ON CONFLICT(address) DO UPDATE SET last_at=excluded.last_at", (address, now))
+    return True
 
 
 def due(outbox: Outbox, now: float, limit: int, exclude: frozenset[str]) -> tuple[list[AckRow], float | None]:
