@@ -17,6 +17,7 @@ from gateway.config import Config
 from gateway.context import ChannelContext
 from gateway.dedup import DuplicateFinder
 from gateway.http import MAX_BODY_BYTES, HttpSurface, JsonErrorAppRunner, error_middleware
+from gateway.media import media_fetcher
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
 from gateway.pipeline import Intake
@@ -78,6 +79,8 @@ class Gateway:
         self.context = ChannelContext(config, self.surface, self.intake, self.outbox, self.metrics)
         self._add_operator_routes()
         install_channels(self.context)
+        # Even with no media channel configured, reports held for media from an earlier run get released.
+        media_fetcher(self.context)
         install_acks(self.context)  # after the channels: its service starts last and stops first
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None

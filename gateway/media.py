@@ -34,7 +34,7 @@ import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import aiohttp
 import structlog
@@ -77,7 +77,11 @@ class RetryableMediaError(MediaError):
 
 
 class PermanentMediaError(MediaError):
-    """Trying again cannot help (unknown or expired media id, 4xx, too large)."""
+    """Trying again cannot help (unknown or expired media id, 4xx)."""
+
+
+class MediaTooLarge(PermanentMediaError):
+    """Over the attachment size cap: listed as refused (a policy), not as unavailable."""
 
 
 class MediaSource(Protocol):
@@ -113,21 +117,21 @@ async def download_bytes(
             if response.status >= 400:
                 raise PermanentMediaError(f"media host answered HTTP {response.status}")
             if response.content_length is not None and response.content_length > max_bytes:
-                raise PermanentMediaError(f"larger than {max_bytes} bytes")
+                raise MediaTooLarge(f"larger than {max_bytes} bytes")
             data = bytearray()
             async for chunk in response.content.iter_chunked(65536):
                 data += chunk
                 if len(data) > max_bytes:
-                    raise PermanentMediaError(f"larger than {max_bytes} bytes")
+                    raise MediaTooLarge(f"larger than {max_bytes} bytes")
             return bytes(data), response.headers.get("Content-Type")
     except (aiohttp.ClientError, TimeoutError) as error:
         raise RetryableMediaError(f"media download failed: {type(error).__name__}") from None
 
 
-def _unavailable(item: _Pending, reason: str) -> Attachment:
+def _unavailable(item: _Pending, reason: str, status: Literal["refused", "unavailable"] = "unavailable") -> Attachment:
     return Attachment(
         id=new_report_id(), filename=item.filename, content_type=item.content_type, size=0, url=None,
-        status="unavailable", reason=reason,
+        status=status, reason=reason,
     )
 
 
@@ -286,17 +290,20 @@ class MediaFetcher:
                     data, claimed_type, claimed_name = await asyncio.wait_for(
                         registered.source.fetch(item.remote_ref), timeout=min(remaining, self.attempt_timeout))
             except PermanentMediaError as error:
-                await self._settle(report_id, item, _unavailable(item, str(error)))
+                status: Literal["refused", "unavailable"] = (
+                    "refused" if isinstance(error, MediaTooLarge) else "unavailable")
+                await self._settle(report_id, item, _unavailable(item, str(error), status))
                 return
             except (RetryableMediaError, TimeoutError) as error:
                 last_error = str(error) or "media fetch timed out"
                 await self._note_attempt(report_id, item, last_error)
                 log.info("media fetch failed, will retry", report_id=report_id, idx=item.idx,
                          attempts=item.attempts, error=last_error)
-                pause = min(delay, self.backoff_max) * random.uniform(0.8, 1.2)
-                if time.time() + pause >= deadline:
+                remaining = deadline - time.time()
+                if remaining <= 0:
                     break
-                await asyncio.sleep(pause)
+                # The last attempt falls on the deadline itself rather than giving up early.
+                await asyncio.sleep(min(min(delay, self.backoff_max) * random.uniform(0.8, 1.2), remaining))
                 delay *= 2
                 continue
             await self._settle(report_id, item, await self._store(item, data, claimed_type, claimed_name))
@@ -329,13 +336,13 @@ class MediaFetcher:
             log.warning("medium not stored", report_id=report_id, idx=item.idx, status=result.status,
                         reason=result.reason, source=item.source)
 
-    def pending_count(self) -> int:
-        """Media not yet resolved (for tests and the operator)."""
+    def pending_rows(self) -> int:
+        """Media rows of reports not yet released (for tests and the operator)."""
         with self.outbox.reader() as conn:
             exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name='media_pending'").fetchone()
             if exists is None:
                 return 0
-            return int(conn.execute("SELECT COUNT(*) FROM media_pending WHERE result IS NULL").fetchone()[0])
+            return int(conn.execute("SELECT COUNT(*) FROM media_pending").fetchone()[0])
 
 
 def media_fetcher(context: ChannelContext) -> MediaFetcher:
@@ -347,8 +354,3 @@ def media_fetcher(context: ChannelContext) -> MediaFetcher:
     context.services.append(fetcher)
     return fetcher
 
-
-__all__ = [
-    "Fetched", "MediaError", "MediaFetcher", "MediaSource", "PermanentMediaError", "RetryableMediaError",
-    "download_bytes", "media_fetcher",
-]

@@ -136,7 +136,7 @@ class Publisher:
         await self._flush_confirmed()
         if self._connection is not None:
             with contextlib.suppress(Exception):
-                await self._connection.close()
+                await asyncio.wait_for(self._connection.close(), timeout=5)
 
     # -- connection -------------------------------------------------------------------------
     async def _connection_loop(self) -> None:
