@@ -1,0 +1,111 @@
+"""The sender service: failures recorded, retries bounded, intake never held up, restart resumes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from gateway.acks.service import AckService
+from tests.acks.conftest import API_CASES, ack_rows, eventually
+from tests.conftest import base_url
+from tests.support.proxy import free_port
+
+CASES = {case.name: case for case in API_CASES}
+
+
+async def metrics_text(http, gateway) -> str:
+    async with http.get(f"{base_url(gateway)}/metrics") as response:
+        return await response.text()
+
+
+async def test_a_rejected_send_is_recorded_and_counted(ack_gateway, providers, http):
+    providers.fail_first, providers.fail_status = {"twilio": 100}, 400
+    gateway = await ack_gateway()
+    accepted = await gateway.intake.accept(CASES["twilio"].raw("Jalan berlubang besar di tikungan"))
+    rows = await eventually(lambda: [r for r in ack_rows(gateway) if r["state"] == 2], what="a failed row")
+    await asyncio.sleep(0.5)
+    assert providers.attempts["twilio"] == 1  # a 400 will not get better by trying again
+    assert (rows[0]["report_id"], rows[0]["attempts"], rows[0]["last_error"]) == (accepted.id, 1, "twilio: HTTP 400")
+    text = await metrics_text(http, gateway)
+    assert 'lapor_acks_failed_total{channel="sms",reason="rejected"} 1.0' in text
+    assert 'lapor_acks_pending{channel="sms"}' not in text
+
+
+async def test_retries_stop_at_max_attempts(ack_gateway, providers, http):
+    providers.fail_first = {"telegram": 100}
+    gateway = await ack_gateway(acks={"max_attempts": 3})
+    await gateway.intake.accept(CASES["telegram"].raw("Banjir setinggi lutut di perumahan"))
+    [row] = await eventually(lambda: [r for r in ack_rows(gateway) if r["state"] == 2], what="a failed row")
+    assert row["attempts"] == 3 and providers.attempts["telegram"] == 3
+    text = await metrics_text(http, gateway)
+    assert 'lapor_acks_failed_total{channel="telegram",reason="attempts_exhausted"} 1.0' in text
+    assert 'lapor_ack_retries_total{channel="telegram"} 2.0' in text
+
+
+@pytest.mark.parametrize(
+    ("code", "attempts", "state"),
+    [
+        (131056, 3, 1),  # pair rate limit: momentary, retried until it goes through
+        (130429, 3, 1),  # throughput limit
+        (131047, 1, 2),  # outside the 24-hour window: will not change by retrying
+        (100, 1, 2),  # invalid parameter
+    ],
+)
+async def test_whatsapp_error_codes_decide_retry(code, attempts, state, ack_gateway, providers):
+    providers.fail_first, providers.fail_status = {"whatsapp": 2}, 400
+    providers.fail_body = {"error": {"code": code, "message": "stand-in"}}
+    gateway = await ack_gateway()
+    await gateway.intake.accept(CASES["whatsapp"].raw("Pipa PDAM bocor di jalan utama"))
+    [row] = await eventually(lambda: [r for r in ack_rows(gateway) if r["state"] != 0], what="a settled row")
+    assert (row["state"], row["attempts"], providers.attempts["whatsapp"]) == (state, attempts, attempts)
+
+
+async def test_a_stuck_provider_neither_slows_intake_nor_gets_unbounded_requests(ack_gateway, providers, http):
+    providers.hold = asyncio.Event()
+    gateway = await ack_gateway(acks={"concurrency": 4, "timeout": 60})
+    started = time.perf_counter()
+    accepted = await asyncio.gather(*(
+        gateway.intake.accept(CASES["telegram"].raw(f"Laporan nomor {index}: jalan rusak di blok {index}"))
+        for index in range(200)
+    ))
+    elapsed = time.perf_counter() - started
+    await eventually(lambda: providers.in_flight == 4, what="four sends in flight")
+    assert elapsed < 5.0, elapsed  # while every send hangs
+    assert providers.received == []
+    text = await metrics_text(http, gateway)
+    assert 'lapor_acks_pending{channel="telegram"} 200.0' in text
+    await asyncio.sleep(0.3)
+    assert providers.max_in_flight == 4
+    providers.hold.set()
+    await eventually(lambda: len(providers.received) == 200, timeout=30, what="all 200 acknowledgements")
+    chats = {item.data["chat_id"] for item in providers.received}
+    assert chats == {int(a.report.source.message_id.split(":")[0]) for a in accepted if a.report}
+    assert 'lapor_acks_sent_total{channel="telegram"} 200.0' in await metrics_text(http, gateway)
+
+
+async def test_switched_off_nothing_is_written_or_sent(ack_gateway, providers):
+    gateway = await ack_gateway(acks={"enabled": False})
+    assert not any(isinstance(service, AckService) for service in gateway.context.services)
+    assert not gateway.intake.commit_hooks or all(
+        not isinstance(getattr(hook, "__self__", None), AckService) for hook in gateway.intake.commit_hooks)
+    await gateway.intake.accept(CASES["generic"].raw("Sampah tidak diangkut dua minggu"))
+    await asyncio.sleep(0.5)
+    assert providers.attempts == {}
+    with gateway.outbox.reader() as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name='acks'").fetchone() is None
+
+
+async def test_a_restart_sends_what_the_last_run_could_not(ack_gateway, providers):
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: every send fails to connect
+    first = await ack_gateway(api_url=dead)
+    accepted = await first.intake.accept(CASES["vonage"].raw("Kabel listrik menjuntai rendah di gang"))
+    await eventually(lambda: ack_rows(first)[0]["attempts"] >= 1, what="a failed attempt")
+    await first.stop()
+    second = await ack_gateway()
+    [got] = await eventually(lambda: providers.routes("vonage"), what="the acknowledgement after the restart")
+    assert accepted.tracking_code in got.text
+    await asyncio.sleep(0.5)
+    assert len(providers.routes("vonage")) == 1
+    assert ack_rows(second)[0]["state"] == 1
