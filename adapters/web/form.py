@@ -283,13 +283,15 @@ class FormChannel:
         if request.content_type == "multipart/form-data":
             await self._read_multipart(request, submission)
         elif request.content_type == "application/x-www-form-urlencoded":
-            data = await request.content.read(MAX_URLENCODED + 1)
+            data = bytearray()
+            while len(data) <= MAX_URLENCODED and (chunk := await request.content.read(65_536)):
+                data += chunk
             if len(data) > MAX_URLENCODED:
                 submission.too_large = True
                 return submission
             try:
                 # Percent-escapes decoded as latin-1 (one char per byte) so bad UTF-8 is caught per field.
-                pairs = parse_qsl(data.decode("latin-1"), keep_blank_values=True, max_num_fields=MAX_PARTS,
+                pairs = parse_qsl(bytes(data).decode("latin-1"), keep_blank_values=True, max_num_fields=MAX_PARTS,
                                   encoding="latin-1")
             except ValueError:
                 submission.malformed = True

@@ -1,0 +1,134 @@
+"""Hostile and broken submissions: a clear error on the form, the citizen's words kept, nothing stored."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from adapters.web.tests.conftest import Answer, FormClient, sample, stored_files
+from tests.conftest import base_url
+
+TYPED = {"subject": "Pungutan liar", "body": "Petugas meminta uang tambahan di loket KTP.", "name": "Budi"}
+PNG = ("pothole.png", sample("pothole.png"), "image/png")
+
+
+@pytest.fixture
+def web_config():
+    return {"max_form_bytes": 200_000, "max_files": 2, "max_file_bytes": 60_000, "rate_limit": 0}
+
+
+async def post_raw(form: FormClient, body: bytes, content_type: str) -> Answer:
+    async with form.session.post(form.base + "/", data=body, headers={"Content-Type": content_type},
+                                 allow_redirects=False) as response:
+        return Answer(response.status, response.headers, await response.text())
+
+
+def multipart_body(form: FormClient, boundary: str, text: bytes) -> bytes:
+    fields = {**form.hidden, "website": ""}
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+             for name, value in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="body"\r\n\r\n'.encode() + text + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
+CASES = [
+    # (name, how to send it, status, words in the error summary, words in the field error (field, words))
+    ("oversized body", {"files": [("big.png", sample("pothole.png") + b"\0" * 250_000, "image/png")]}, 413,
+     "terlalu besar", None),
+    ("too many files", {"files": [PNG, PNG, PNG]}, 422, "Terlalu banyak berkas", ("attachments", "paling banyak 2")),
+    ("file over the cap", {"files": [("huge.png", sample("pothole.png") + b"\0" * 70_000, "image/png")]}, 422,
+     "huge.png", ("attachments", "lebih besar dari")),
+    ("a .jpg that is an exe", {"files": [("photo.jpg", sample("photo.jpg"), "image/jpeg")]}, 422,
+     "photo.jpg", ("attachments", "bukan foto atau PDF")),
+    ("an empty file", {"files": [("kosong.pdf", b"", "application/pdf")]}, 422, "kosong.pdf", None),
+    ("bad CSRF token", {"override": {"csrf_token": "1.2.3"}}, 403, "terlalu lama terbuka", None),
+    ("CSRF token of another cookie", {"override": {"csrf_token": "forged"}, "drop_cookie": True}, 403,
+     "tidak sah", None),
+    ("honeypot filled", {"override": {"website": "http://spam.example"}}, 422, "otomatis", None),
+    ("no submission id", {"override": {"submission_id": ""}}, 400, "tidak lengkap", None),
+    ("text over its limit", {"override": {"subject": "x" * 301}}, 422, "paling banyak 300", ("subject", "300")),
+    ("bad latitude", {"override": {"latitude": "utara", "longitude": "107.6"}}, 422, "angka", ("latitude", "angka")),
+    ("latitude out of range", {"override": {"latitude": "-91", "longitude": "107.6"}}, 422, "-90",
+     ("latitude", "-90")),
+    ("latitude without longitude", {"override": {"latitude": "-6.9"}}, 422, "garis bujur", ("longitude", "bujur")),
+    ("unknown kind", {"override": {"kind": "pujian"}}, 422, "jenis laporan", ("kind", "jenis")),
+]
+
+
+@pytest.mark.parametrize(("name", "how", "status", "summary_words", "field_error"), CASES, ids=[c[0] for c in CASES])
+async def test_refused_submission_keeps_input_and_stores_nothing(
+    form_client: FormClient, gateway, queue_reader, name, how, status, summary_words, field_error
+):
+    if how.get("drop_cookie"):
+        form_client.session.cookie_jar.clear()
+    answer = await form_client.submit(TYPED, how.get("files", ()), override=how.get("override"))
+    assert answer.status == status, answer.summary()
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert any(summary_words in item for item in answer.summary()), answer.summary()
+    if field_error:
+        field, words = field_error
+        assert words in (answer.field_error(field) or ""), answer.field_error(field)
+        assert answer.soup.find(id=f"{'kind-complaint' if field == 'kind' else field}") is not None
+    sent = {**TYPED, **how.get("override", {})}
+    for field in TYPED:
+        assert answer.value(field) == sent[field], field
+    assert answer.value("website") == ""  # the honeypot is never echoed back
+    assert "Traceback" not in answer.text
+    assert gateway.outbox.status().total == 0
+    assert stored_files(gateway) == []
+    # The refusal re-rendered a working form: the same words go through once the problem is gone.
+    retry = await form_client.submit(TYPED)
+    assert retry.status == 303, retry.summary()
+
+
+async def test_nothing_refused_reaches_the_queue(form_client: FormClient, gateway, queue_reader):
+    await form_client.submit(TYPED, [("photo.jpg", sample("photo.jpg"), "image/jpeg")])
+    await form_client.submit(TYPED, override={"website": "spam"})
+    await form_client.submit(TYPED, override={"csrf_token": "x"})
+    accepted = await form_client.submit({"body": "yang ini sah"})
+    assert accepted.status == 303
+    await queue_reader.take(1)
+    bodies = [report["body"] for report in (await queue_reader.settle(1.0), queue_reader.bodies())[1]]
+    assert bodies == ["yang ini sah"]
+
+
+async def test_mis_encoded_text_is_a_field_error(form_client: FormClient, gateway):
+    boundary = "lapor-test-boundary"
+    answer = await post_raw(form_client, multipart_body(form_client, boundary, b"jalan \xff\xfe rusak"),
+                            f"multipart/form-data; boundary={boundary}")
+    assert answer.status == 422
+    assert "tidak dapat dibaca" in (answer.field_error("body") or "")
+    assert gateway.outbox.status().total == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b'{"body": "x"}', "application/json", 400),
+        (b"--nope\r\nbroken", "multipart/form-data; boundary=other", 400),
+        (b"body=" + b"a" * 600_000, "application/x-www-form-urlencoded", 413),
+    ],
+    ids=["json to the form", "broken multipart", "urlencoded over its cap"],
+)
+async def test_unusable_bodies_get_the_form_back(form_client: FormClient, gateway, body, content_type, status):
+    answer = await post_raw(form_client, body, content_type)
+    assert answer.status == status
+    assert answer.soup.find(id="error-summary") is not None and answer.soup.find("form") is not None
+    assert gateway.outbox.status().total == 0
+
+
+async def test_rate_limit_refuses_with_retry_after_and_keeps_input(make_gateway, queue_reader):
+    gateway = await make_gateway(channels={"web": {"rate_limit": 2, "rate_limit_window": 600}})
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        form = FormClient(session, base_url(gateway))
+        for number in range(2):
+            await form.open()
+            assert (await form.submit({"body": f"laporan {number}"})).status == 303
+        await form.open()
+        limited = await form.submit(TYPED)
+    assert limited.status == 429
+    assert 0 < int(limited.headers["Retry-After"]) <= 601
+    assert any("Tunggu 10 menit" in item for item in limited.summary()), limited.summary()
+    assert limited.value("body") == TYPED["body"]
+    await queue_reader.take(2)
+    assert gateway.outbox.status().total == 2
