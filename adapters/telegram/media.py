@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 
 from adapters.telegram.botapi import BotApi, BotApiError
-from gateway.media import Fetched, PermanentMediaError, RetryableMediaError, download_bytes
+from gateway.media import Fetched, MediaTooLarge, PermanentMediaError, RetryableMediaError, download_bytes
 
 
 class TelegramMediaSource:
@@ -30,7 +30,7 @@ class TelegramMediaSource:
             raise RetryableMediaError("Telegram getFile gave no file_path")
         size = file.get("file_size")
         if isinstance(size, int) and size > self.max_bytes:
-            raise PermanentMediaError(f"larger than {self.max_bytes} bytes")
+            raise MediaTooLarge(f"larger than {self.max_bytes} bytes")
         data, content_type = await download_bytes(self.api.session, self.api.file_url(file_path),
                                                   max_bytes=self.max_bytes)
         return data, content_type, posixpath.basename(file_path) or None

@@ -103,7 +103,7 @@ class BotApiStandIn:
             if file_id not in self.files:
                 return self._error(400, "Bad Request: invalid file_id")
             return self._ok({"file_id": file_id, "file_unique_id": f"u{file_id[-6:]}",
-                             "file_path": f"documents/{file_id}.bin"})
+                             "file_size": len(self.files[file_id].data), "file_path": f"documents/{file_id}.bin"})
         return self._error(404, "Not Found")
 
     async def _get_updates(self, params: dict[str, Any]) -> web.Response:

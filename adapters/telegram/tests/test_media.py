@@ -108,3 +108,17 @@ async def test_unknown_file_id_is_unavailable_without_retrying(bot_api, make_gat
     assert attachment["reason"] == "Telegram getFile: HTTP 400 Bad Request: invalid file_id"
     assert bot_api.calls.count("getFile") == 1
     assert bot_api.token not in attachment["reason"]
+
+
+async def test_file_over_the_size_cap_is_refused_without_downloading(bot_api, make_gateway, http, queue_reader):
+    bot_api.files["huge"] = FileBehaviour(JPEG * 4)
+    gateway = await make_gateway(
+        channels={"telegram": telegram_section(bot_api, bot_username=BOT_USERNAME)},
+        storage={"max_attachment_bytes": len(JPEG)},
+    )
+    status, answer = await post_update(http, gateway, update_with_document(4, 504, "huge"))
+    assert (status, answer["status"]) == (200, "accepted")
+    await queue_reader.take(1, timeout=30)
+    [attachment] = queue_reader.bodies()[0]["attachments"]
+    assert (attachment["status"], attachment["reason"]) == ("refused", f"larger than {len(JPEG)} bytes")
+    assert bot_api.files["huge"].served == 0  # getFile's file_size was enough to refuse it
