@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
@@ -79,6 +79,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if error.status < 400:
             raise
         return json_error(error.status, _STATUS_CODES.get(error.status, "http_error"), error.reason)
+    except HttpProcessingError as error:
+        # Raised while a handler reads a malformed body (multipart headers, chunking): the client's fault.
+        return json_error(400, "bad_request", f"malformed request body ({type(error).__name__})")
     except Exception:
         log.exception("unhandled error in request handler", path=request.path)
         return json_error(500, "internal_error", "the gateway could not handle this request; it was logged")

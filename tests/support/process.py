@@ -36,7 +36,8 @@ def write_toml(path: Path, data: dict[str, Any], prefix: str = "") -> Path:
 
 
 class GatewayProcess:
-    def __init__(self, config_file: Path, port: int, log_file: Path) -> None:
+    def __init__(self, config_file: Path, port: int, log_file: Path, module: str = "gateway.cli") -> None:
+        self.module = module  # a test harness may wrap the CLI (same daemon, extra test routes)
         self.config_file = config_file
         self.port = port
         self.log_file = log_file
@@ -49,7 +50,7 @@ class GatewayProcess:
     async def start(self, timeout: float = 20.0) -> None:
         log = self.log_file.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config_file)],
+            [sys.executable, "-m", self.module, "run", "--config", str(self.config_file)],
             cwd=ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         deadline = asyncio.get_running_loop().time() + timeout
