@@ -17,7 +17,9 @@ def constant_time_equal(given: str | bytes | None, expected: str | bytes) -> boo
     """Compare secrets without leaking, through timing, how much of a guess was right."""
     if given is None:
         return False
-    given_bytes = given.encode() if isinstance(given, str) else given
+    # aiohttp hands over non-UTF-8 header bytes as surrogates; a hostile header must compare
+    # unequal, not raise.
+    given_bytes = given.encode("utf-8", "surrogateescape") if isinstance(given, str) else given
     expected_bytes = expected.encode() if isinstance(expected, str) else expected
     return hmac.compare_digest(given_bytes, expected_bytes)
 

@@ -218,3 +218,21 @@ def test_webhook_mode_without_secret_token_is_a_config_error():
     with pytest.raises(ConfigError, match=r"channels\.telegram.*secret_token is required"):
         parse_config({"channels": {"telegram": {"bot_token": "1:x", "mode": "webhook"}}})
     parse_config({"channels": {"telegram": {"bot_token": "1:x", "mode": "polling"}}})  # polling needs none
+
+
+async def test_secret_header_with_invalid_utf8_bytes_is_403(bot_api, make_gateway):
+    from tests.conftest import base_url
+
+    gateway = await make_gateway(channels={"telegram": telegram_section(bot_api, bot_username=BOT_USERNAME)})
+    body = payload_bytes("text.json")
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(b"POST /webhooks/telegram HTTP/1.1\r\nHost: " + base_url(gateway)[7:].encode() +
+                 b"\r\nContent-Type: application/json\r\nX-Telegram-Bot-Api-Secret-Token: " +
+                 SECRET.encode()[:-2] + b"\xff\xfe\r\nContent-Length: " + str(len(body)).encode() +
+                 b"\r\nConnection: close\r\n\r\n" + body)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 403 "), answer[:200]
+    assert b'"forbidden"' in answer
+    assert stored_reports(gateway) == 0
