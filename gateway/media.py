@@ -11,19 +11,22 @@ restart: ``start`` re-arms every held report, so media never block a report fore
 
 Interface for a channel adapter::
 
-    from gateway.media import MediaSource, PermanentMediaError, RetryableMediaError, media_fetcher
+    from gateway.media import Fetched, MediaTooLarge, PermanentMediaError, RetryableMediaError, media_fetcher
 
     class MySource:                       # one per channel; satisfies MediaSource
         async def fetch(self, remote_ref: str) -> Fetched:   # (bytes, content_type | None, filename | None)
-            ...  # raise RetryableMediaError (network, 5xx, 429) or PermanentMediaError (404, bad ref)
-                 # download_bytes(session, url, headers=..., max_bytes=...) does the HTTP part
+            ...  # raise RetryableMediaError (network, 5xx, 429): retried with backoff until media_timeout;
+                 # PermanentMediaError (4xx, bad ref): unavailable at once; MediaTooLarge: refused.
+                 # download_bytes(session, url, headers=..., max_bytes=...) does the HTTP part and mapping.
 
-    fetcher = media_fetcher(context)      # the one shared instance (added to context.services)
+    fetcher = media_fetcher(context)      # the gateway's one instance, in context.services
     fetcher.register("telegram", MySource(), timeout=config.media_timeout)
-    accepted = await fetcher.accept(raw)  # commits (held if raw has IncomingAttachment(remote_ref=..,
-                                          # data=None)); raises OutboxUnavailable like Intake.accept
+    accepted = await commit(context.intake, raw, media=fetcher)   # adapters.common: OutboxUnavailable -> 503
+    # or fetcher.accept(raw): held when raw has IncomingAttachment(remote_ref=..., data=None), else plain
 
-``RawMessage.channel`` selects the source, so a channel registers under its Channel value.
+``RawMessage.channel`` selects the source, so a channel registers under its Channel value. The daemon
+always creates the fetcher, so reports held by a channel that is later disabled are still released
+(their media listed as unavailable).
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ CREATE TABLE IF NOT EXISTS media_pending (
     PRIMARY KEY (report_id, idx)
 )
 """
+
+# The one attempt made after the deadline (the gateway was down) still gets a fair chance to finish.
+_LAST_ATTEMPT_MIN = 5.0
 
 # (bytes, content type the provider claims or None, filename the provider gives or None)
 Fetched = tuple[bytes, str | None, str | None]
@@ -188,7 +194,13 @@ class MediaFetcher:
 
     # -- service ----------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.outbox.transact(lambda conn: conn.execute(SCHEMA))
+        def prepare(conn: sqlite3.Connection) -> None:
+            conn.execute(SCHEMA)
+            # Rows of a report released just before a crash (release and cleanup are two commits).
+            conn.execute("DELETE FROM media_pending WHERE report_id NOT IN (SELECT id FROM reports WHERE state=?)",
+                         (STATE_HELD,))
+
+        await self.outbox.transact(prepare)
         self._started = True
         held = await asyncio.to_thread(self._held_with_media)
         for report_id in held:
@@ -285,7 +297,7 @@ class MediaFetcher:
         while item.attempts == 0 or time.time() < deadline:
             item.attempts += 1
             try:
-                remaining = max(deadline - time.time(), 1.0)
+                remaining = max(deadline - time.time(), _LAST_ATTEMPT_MIN)
                 async with self._limit:
                     data, claimed_type, claimed_name = await asyncio.wait_for(
                         registered.source.fetch(item.remote_ref), timeout=min(remaining, self.attempt_timeout))
