@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -9,10 +10,14 @@ from typing import Any
 
 import pytest
 
-from adapters.whatsapp.tests.conftest import payload_bytes, post_signed, stored_reports
+from adapters.whatsapp.tests.conftest import APP_SECRET, payload_bytes, post_signed, stored_reports, whatsapp_section
 from adapters.whatsapp.tests.standin import JPEG
+from adapters.whatsapp.webhook import signature_for
 from gateway.daemon import Gateway
 from gateway.media import MediaFetcher
+from tests.conftest import gateway_config_data
+from tests.support.process import GatewayProcess, write_toml
+from tests.support.proxy import free_port
 
 IMAGE = "courier/image.json"  # media id "id_image"
 BASE64_SHA_IMAGE = "built/image-base64-sha.json"  # media id "1003383421387256"
@@ -157,3 +162,31 @@ async def test_held_report_of_a_disabled_channel_is_published_not_stuck(
     await make_gateway(channels={"telegram": None})  # WhatsApp section removed from the config
     [attachment] = (await published_report(queue_reader))["attachments"]
     assert (attachment["status"], attachment["reason"]) == ("unavailable", "channel whatsapp is not configured")
+
+
+async def test_sigkill_while_held_then_restart_publishes_with_the_media(tmp_path, broker_names, graph, http,
+                                                                       queue_reader):
+    medium = graph.add("id_image", JPEG, "image/jpeg", failures=-1)
+    port = free_port()
+    data = gateway_config_data(tmp_path, broker_names, http={"port": port}, logging={"level": "info"},
+                               channels={"whatsapp": whatsapp_section(graph, media_timeout=120)})
+    process = GatewayProcess(write_toml(tmp_path / "gateway.toml", data), port, tmp_path / "gateway.log")
+    try:
+        await process.start()
+        body = payload_bytes(IMAGE)
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature_for(APP_SECRET, body)}
+        async with http.post(f"{process.url}/webhooks/whatsapp", data=body, headers=headers) as response:
+            assert response.status == 200
+            answer = await response.json()
+        while medium.metadata_requests < 1:
+            await asyncio.sleep(0.05)
+        process.kill()
+
+        medium.failures = 0
+        await process.start()
+        report = await published_report(queue_reader)
+    finally:
+        process.stop_quietly()
+    assert report["id"] == answer["reports"][0]["id"]
+    [attachment] = report["attachments"]
+    assert attachment["status"] == "stored" and attachment["sha256"] == hashlib.sha256(JPEG).hexdigest()
