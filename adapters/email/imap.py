@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sqlite3
 import threading
 import time
@@ -107,9 +108,11 @@ class ImapService:
         try:
             deadline = time.monotonic() + self.config.idle_renew
             while not self._stop.is_set() and time.monotonic() < deadline:
-                # Short checks keep stop() responsive; a dead connection raises here.
+                # Short checks keep stop() responsive and notice a closed connection within a second.
                 if client.idle_check(timeout=1.0):
                     return
+                if _peer_closed(client):
+                    raise ConnectionError("the IMAP server closed the connection")
         finally:
             client.idle_done()
 
@@ -196,6 +199,21 @@ class ImapService:
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+
+def _peer_closed(client: IMAPClient) -> bool:
+    """True when the server has closed the TCP connection.
+
+    imapclient's idle_check treats EOF like "no news", so a server that went away would look
+    idle until the next IDLE renewal. Peeking below any TLS layer sees the FIN at once.
+    """
+    sock = client.socket()
+    try:
+        return socket.socket.recv(sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def _close(client: IMAPClient) -> None:

@@ -335,14 +335,16 @@ def to_raw_message(message: EmailMessage, raw: bytes, *, provider: str, inbound_
     senders = addresses(message, "from") or addresses(message, "sender")
     name, address = senders[0] if senders else ("", envelope_sender(message) or "")
     parsed = content(message)
+    subject = clean_subject(header(message, "subject"))
     return RawMessage(
         channel=Channel.EMAIL,
         provider=provider,
         inbound_address=inbound_address,
         message_id=message_key(message, raw),
-        body=strip_quoted(parsed.body),
+        # Many citizens put the whole complaint in the subject (or send only a photo with one).
+        body=strip_quoted(parsed.body) or subject or "",
         sender=Sender(email=address or None, name=name or None),
-        subject=clean_subject(header(message, "subject")),
+        subject=subject,
         thread_ref=thread_ref(message),
         attachments=parsed.attachments,
         raw=raw,

@@ -6,6 +6,7 @@ tmp tree because the mail processes must be able to reach it after dropping priv
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -90,8 +91,9 @@ class Dovecot:
 
     def start(self, timeout: float = 20.0) -> None:
         assert self.process is None
+        # Its own process group, so stop() can end the children too (as systemd does with the cgroup).
         self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+                                        stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -106,6 +108,7 @@ class Dovecot:
         raise RuntimeError(f"dovecot did not answer on port {self.port}: {self.log()}")
 
     def stop(self) -> None:
+        """A real outage: the master and every imap process it started are gone, connections closed."""
         if self.process is None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -114,6 +117,9 @@ class Dovecot:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        # Session processes outlive the master for a while; a stopped service has none left.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process = None
 
     def destroy(self) -> None:

@@ -128,7 +128,8 @@ async def test_dovecot_outage_reconnects_by_itself_and_loses_nothing(
     await queue_reader.take(2)
 
     await asyncio.to_thread(dovecot.stop)
-    await eventually(_false_when(service), what="the gateway to notice the outage")
+    # IDLE renewal is 2 s here: noticing within 1.5 s shows the closed connection itself was seen.
+    await eventually(_false_when(service), timeout=1.5, what="the gateway to notice the outage")
     for i in range(3):  # mail keeps arriving at the MTA while IMAP is down
         dovecot.deliver(simple(f"during{i}@example.net"))
     await asyncio.sleep(2.0)  # a few failed reconnects
@@ -175,7 +176,7 @@ async def test_uidvalidity_change_rescans_and_message_id_dedup_prevents_doubles(
 
     async def rescanned() -> bool:
         value = json.loads(await gateway.outbox.get_value(key) or "{}")
-        return value.get("uidvalidity") == new_validity and value.get("last_uid") == 4
+        return bool(value.get("uidvalidity") == new_validity and value.get("last_uid") == 4)
 
     await eventually(rescanned, what="the re-scan of the recreated folder")
     await eventually(lambda: _all_seen(mailbox, folder), what="the recreated folder flagged")
