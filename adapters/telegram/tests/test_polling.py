@@ -173,3 +173,13 @@ async def test_commit_failure_keeps_the_offset_and_the_update_is_fetched_again(b
     await queue_reader.settle(1.0)
     assert [r["source"]["message_id"] for r in queue_reader.bodies()] == ["3527065:30"]
     assert bot_api.served_batches == [[990], [990]]
+
+
+async def test_malformed_update_is_skipped_not_a_stall(bot_api, make_gateway, queue_reader):
+    gateway = await make_gateway(channels={"telegram": polling_section(bot_api)})
+    bot_api.push({"update_id": 1100, "message": {"message_id": "not a number", "chat": {}}},
+                 text_update(1101, 40, "Saluran air tersumbat"))
+    await wait_for(lambda: 1102 in bot_api.get_updates_offsets, what="the offset to pass both updates")
+    await queue_reader.take(1)
+    assert [r["source"]["message_id"] for r in queue_reader.bodies()] == ["3527065:40"]
+    assert report_count(gateway.config.storage.path) == 1

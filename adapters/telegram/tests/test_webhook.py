@@ -14,6 +14,7 @@ from adapters.telegram.handler import HELP_TEXT
 from adapters.telegram.tests.conftest import SECRET, payload, payload_bytes, post_update, telegram_section
 from adapters.telegram.tests.standin import BOT_USERNAME
 from gateway.config import ConfigError, parse_config
+from tests.conftest import base_url
 
 NIC = {"identity": "telegram:3527065", "telegram_id": "3527065", "name": "Nic Pottier", "phone": None}
 SITI = {"identity": "telegram:6148812330", "telegram_id": "6148812330", "name": "Siti Rahayu", "phone": None}
@@ -192,8 +193,6 @@ async def test_oversized_body_is_413(bot_api, make_gateway, http):
 
 
 async def test_webhook_route_is_in_openapi(bot_api, make_gateway, http):
-    from tests.conftest import base_url
-
     gateway = await make_gateway(channels={"telegram": telegram_section(bot_api, bot_username=BOT_USERNAME)})
     async with http.get(f"{base_url(gateway)}/openapi.json") as response:
         document = await response.json()
@@ -221,8 +220,6 @@ def test_webhook_mode_without_secret_token_is_a_config_error():
 
 
 async def test_secret_header_with_invalid_utf8_bytes_is_403(bot_api, make_gateway):
-    from tests.conftest import base_url
-
     gateway = await make_gateway(channels={"telegram": telegram_section(bot_api, bot_username=BOT_USERNAME)})
     body = payload_bytes("text.json")
     reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
@@ -236,3 +233,21 @@ async def test_secret_header_with_invalid_utf8_bytes_is_403(bot_api, make_gatewa
     assert answer.startswith(b"HTTP/1.1 403 "), answer[:200]
     assert b'"forbidden"' in answer
     assert stored_reports(gateway) == 0
+
+
+async def test_bot_identity_unknown_is_503_until_get_me_succeeds(bot_api, make_gateway, http):
+    gateway = await make_gateway(channels={"telegram": telegram_section(bot_api, bot_token="999:wrong")})
+    with structlog.testing.capture_logs() as events:
+        for _ in range(100):  # getMe is retried with backoff; wait for a failure logged in here
+            if any(e["event"] == "telegram Bot API call failed" for e in events):
+                break
+            await asyncio.sleep(0.05)
+        async with http.post(f"{base_url(gateway)}/webhooks/telegram", data=payload_bytes("text.json"),
+                             headers={"Content-Type": "application/json",
+                                      "X-Telegram-Bot-Api-Secret-Token": SECRET}) as response:
+            answer = await response.json()
+    assert (response.status, answer["error"]) == (503, "not_ready")  # Telegram keeps the update and retries
+    assert stored_reports(gateway) == 0
+    failures = [e for e in events if e["event"] == "telegram Bot API call failed"]
+    assert failures and failures[0]["method"] == "getMe" and "Unauthorized" in failures[0]["error"]
+    assert "999:wrong" not in repr(events)
