@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import pytest
 import structlog
+from openapi_spec_validator import validate
 
 from adapters.whatsapp.tests.conftest import (
     APP_SECRET,
@@ -240,3 +241,13 @@ async def test_oversized_body_is_413(graph, start_whatsapp, http):
     status, answer = await post_signed(http, gateway, body)
     assert (status, answer["error"]) == (413, "body_too_large")
     assert stored_reports(gateway) == 0
+
+
+async def test_openapi_documents_both_whatsapp_operations_validly(start_whatsapp, http):
+    gateway = await start_whatsapp()
+    async with http.get(f"{base_url(gateway)}/openapi.json") as response:
+        document = await response.json()
+    validate(document)
+    operations = document["paths"]["/webhooks/whatsapp"]
+    assert operations["get"]["operationId"] == "whatsappVerify"
+    assert set(operations["post"]["responses"]) == {"200", "400", "403", "413", "422", "503"}
