@@ -16,4 +16,6 @@ def new_report_id() -> str:
 
 
 def new_tracking_code() -> str:
-    return "LPR-" + "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(TRACKING_LENGTH))
+    # 40 random bits, 5 per character: 32 symbols map exactly, so every code is equally likely.
+    bits = int.from_bytes(secrets.token_bytes(5), "big")
+    return "LPR-" + "".join(TRACKING_ALPHABET[(bits >> (5 * i)) & 31] for i in range(TRACKING_LENGTH))

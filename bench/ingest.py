@@ -1,0 +1,232 @@
+"""Ingest benchmark: the raw broker ceiling vs. the gateway under wrk load, in one run.
+
+(a) raw ceiling: aio-pika confirmed, persistent publishes to a quorum queue on this broker,
+    as many in flight as helps (no HTTP, no outbox);
+(b) each gateway scenario: `lapor-gateway run` as its own process, loaded by wrk (a C load
+    generator, so Python does not burn the CPU it measures), timed until every accepted report is
+    confirmed on the queue; then a paced wrk run at half that rate for p50/p99 latency.
+Reported as ratios to (a) because these 2-core machines are shared and noisy.
+
+    .venv/bin/python bench/ingest.py [--seconds 15] [--scenarios api,sms,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.process import write_toml  # noqa: E402
+from tests.support.proxy import free_port  # noqa: E402
+
+AMQP_URL = os.environ.get("LAPOR_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+PAYLOAD = json.dumps({"body": "x" * 600}).encode()
+
+
+@dataclass
+class Scenario:
+    name: str
+    lua: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    env: Callable[[dict[str, Any]], dict[str, str]] = lambda _config: {}
+    path: str = "/v1/reports"
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "api": Scenario("api", ROOT / "bench/lua/api.lua"),
+}
+
+
+async def raw_ceiling(seconds: float, in_flight: int) -> float:
+    """Confirmed persistent publishes to a fresh quorum queue, ``in_flight`` at once."""
+    name = f"bench.raw.{uuid.uuid4().hex[:8]}"
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        queue = await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+        exchange = channel.default_exchange
+        done = 0
+        deadline = time.perf_counter() + seconds
+
+        async def publisher() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                message = aio_pika.Message(PAYLOAD, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                           message_id=uuid.uuid4().hex, content_type="application/json")
+                await exchange.publish(message, routing_key=name, mandatory=True)
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(publisher() for _ in range(in_flight)))
+        elapsed = time.perf_counter() - started
+        await queue.delete(if_unused=False, if_empty=False)
+    return done / elapsed
+
+
+class GatewayRun:
+    def __init__(self, scenario: Scenario, workdir: Path) -> None:
+        self.scenario = scenario
+        self.workdir = workdir
+        self.port = free_port()
+        suffix = uuid.uuid4().hex[:8]
+        self.queue = f"bench.{scenario.name}.{suffix}"
+        data: dict[str, Any] = {
+            "http": {"host": "127.0.0.1", "port": self.port},
+            "storage": {"path": str(workdir / "outbox.sqlite3"), "attachments_dir": str(workdir / "att")},
+            "broker": {"url": AMQP_URL, "exchange": self.queue, "queue": self.queue},
+            "logging": {"level": "warning", "format": "json"},
+        }
+        for key, value in scenario.config.items():
+            data.setdefault(key, {}).update(value)
+        self.config = data
+        self.config_file = write_toml(workdir / "gateway.toml", data)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        log = (self.workdir / "gateway.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config_file)],
+            cwd=ROOT, stdout=log, stderr=log,
+        )
+        async with aiohttp.ClientSession() as session:
+            for _ in range(200):
+                try:
+                    async with session.get(f"{self.url}/readyz") as response:
+                        body = await response.json()
+                        if response.status == 200 and body["broker"] == "connected":
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"gateway did not become ready: {(self.workdir / 'gateway.log').read_text()[-2000:]}")
+
+    async def counters(self) -> tuple[float, float]:
+        async with aiohttp.ClientSession() as session, session.get(f"{self.url}/metrics") as response:
+            text = await response.text()
+        accepted = sum(float(v) for v in re.findall(r"^lapor_reports_accepted_total\{[^}]*\} (\S+)", text, re.M))
+        published = sum(float(v) for v in re.findall(r"^lapor_reports_published_total\{[^}]*\} (\S+)", text, re.M))
+        return accepted, published
+
+    def peak_rss_mb(self) -> float:
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        return int(match.group(1)) / 1024 if match else float("nan")
+
+    async def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            for queue in (self.queue, f"{self.queue}.dead"):
+                await channel.queue_delete(queue)
+            for exchange in (self.queue, f"{self.queue}.dlx"):
+                await channel.exchange_delete(exchange)
+
+
+def run_wrk(url: str, lua: Path, seconds: float, connections: int, env: dict[str, str]) -> str:
+    return subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(lua), url],
+        check=True, capture_output=True, text=True, env={**os.environ, **env}, cwd=ROOT,
+    ).stdout
+
+
+def wrk_latency(output: str, percentile: str) -> float:
+    match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+    if not match:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def wrk_non_2xx(output: str) -> int:
+    match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return int(match.group(1)) if match else 0
+
+
+async def measure(scenario: Scenario, seconds: float, connections: int) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"lapor-bench-{scenario.name}-"))
+    run = GatewayRun(scenario, workdir)
+    await run.start()
+    try:
+        env = scenario.env(run.config)
+        started = time.perf_counter()
+        output = await asyncio.to_thread(run_wrk, run.url + scenario.path, scenario.lua, seconds, connections, env)
+        accepted, published = await run.counters()
+        while published < accepted:
+            await asyncio.sleep(0.05)
+            accepted, published = await run.counters()
+        elapsed = time.perf_counter() - started
+        sustained = accepted / elapsed
+        # Latency at half the sustained rate: each connection paced to rate/2/connections.
+        paced_connections = 16
+        delay_ms = max(1, int(1000 * paced_connections / (sustained / 2)))
+        paced = await asyncio.to_thread(
+            run_wrk, run.url + scenario.path, scenario.lua, min(seconds, 10), paced_connections,
+            {**env, "BENCH_DELAY_MS": str(delay_ms)},
+        )
+        accepted_after, published_after = await run.counters()
+        while published_after < accepted_after:
+            await asyncio.sleep(0.05)
+            accepted_after, published_after = await run.counters()
+        return {
+            "scenario": scenario.name,
+            "reports_per_s": round(sustained, 1),
+            "accepted": int(accepted),
+            "non_2xx": wrk_non_2xx(output),
+            "p50_ms_at_half_rate": wrk_latency(paced, "50"),
+            "p99_ms_at_half_rate": wrk_latency(paced, "99"),
+            "peak_rss_mb": round(run.peak_rss_mb(), 1),
+        }
+    finally:
+        await run.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--in-flight", type=int, default=256)
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    ceiling = await raw_ceiling(args.seconds, args.in_flight)
+    print(f"raw ceiling (aio-pika confirmed persistent publishes, quorum queue): {ceiling:.1f} msg/s", flush=True)
+    results: list[dict[str, Any]] = [{"scenario": "raw_ceiling", "reports_per_s": round(ceiling, 1)}]
+    for name in args.scenarios.split(","):
+        result = await measure(SCENARIOS[name], args.seconds, args.connections)
+        result["ratio_to_ceiling"] = round(result["reports_per_s"] / ceiling, 3)
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
