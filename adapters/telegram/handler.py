@@ -175,8 +175,10 @@ def parse_update(update: Update, raw: bytes, *, bot_username: str, allow_groups:
     location = _location(message)
     contact = message.contact
     own_contact = contact is not None and sender is not None and contact.user_id == sender.id
+    own_phone = contact_phone(contact.phone_number) if contact is not None and own_contact else None
     lines = [text for text in (message.text, message.caption) if text]
-    if contact is not None and not own_contact:
+    if contact is not None and own_phone is None:
+        # Someone else's number, or the sender's own that is not a valid number: kept in the words.
         lines.append(_contact_line(contact))
     if not (lines or attachments or location or contact):
         return IgnoredUpdate("no supported content")
@@ -192,7 +194,7 @@ def parse_update(update: Update, raw: bytes, *, bot_username: str, allow_groups:
         body="\n".join(lines),
         sender=Sender(
             name=_full_name(sender.first_name, sender.last_name) if sender is not None else None,
-            phone=contact_phone(contact.phone_number) if contact is not None and own_contact else None,
+            phone=own_phone,
             telegram_id=user_id,
         ),
         location=location,
