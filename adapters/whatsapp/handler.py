@@ -149,6 +149,8 @@ def parse_payload(body: bytes) -> Payload:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise RequestError(400, "malformed_json", f"request body is not valid JSON: {error.msg}") from None
+    except RecursionError:
+        raise RequestError(400, "malformed_json", "request body nests too deeply") from None
     if not isinstance(data, dict):
         raise RequestError(422, "invalid_fields", "a WhatsApp webhook is a JSON object")
     try:
