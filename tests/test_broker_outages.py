@@ -10,19 +10,10 @@ from pathlib import Path
 
 from tests.conftest import base_url, gateway_config_data
 from tests.support.broker import close_broker_connections
+from tests.support.process import write_toml
 from tests.support.proxy import TcpProxy
 
 ROOT = Path(__file__).parents[1]
-
-
-def write_config(path: Path, data: dict) -> Path:
-    lines = []
-    for section, values in data.items():
-        lines.append(f"[{section}]")
-        for key, value in values.items():
-            lines.append(f"{key} = {json.dumps(value)}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def outbox_status(config_file: Path) -> dict:
@@ -57,7 +48,7 @@ async def test_broker_unreachable_at_start_reports_accepted_then_delivered_witho
     assert response.status == 200 and ready["broker"] == "disconnected"
 
     accepted = await post_many(http, gateway, 40, "outage")
-    config_file = write_config(tmp_path / "gw.toml", gateway_config_data(tmp_path, broker_names, broker=broker))
+    config_file = write_toml(tmp_path / "gw.toml", gateway_config_data(tmp_path, broker_names, broker=broker))
     status = await asyncio.to_thread(outbox_status, config_file)
     assert status["unpublished"] == 40
     assert status["unpublished_per_channel"] == {"web": 40}
@@ -116,3 +107,23 @@ async def test_broker_side_close_all_connections_mid_load_loses_nothing(
     async with http.get(f"{base_url(gateway)}/metrics") as response:
         metrics = await response.text()
     assert 'lapor_reports_published_total{channel="web"}' in metrics
+
+
+async def test_outbox_replay_publishes_what_a_stopped_gateway_left_behind(
+    tmp_path, broker_names, make_gateway, http, queue_reader
+):
+    proxy = TcpProxy(target_port=5672)  # never started: this gateway never reaches the broker
+    gateway = await make_gateway(broker=broker_names.config(url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/"))
+    accepted = await post_many(http, gateway, 25, "replay")
+    await gateway.stop(drain_timeout=0.1)
+
+    config_file = write_toml(tmp_path / "replay.toml", gateway_config_data(tmp_path, broker_names))
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gateway.cli", "outbox", "replay", "--timeout", "30", "--config", str(config_file)],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "published 25; 0 still unpublished" in result.stdout
+    await queue_reader.take_ids(set(accepted), timeout=10)
+    assert (await asyncio.to_thread(outbox_status, config_file))["unpublished"] == 0
