@@ -1,0 +1,35 @@
+-- wrk script: POST /webhooks/sms/generic, a valid token-authenticated SMS with a unique message id per
+-- request (so every request is a new report, not a provider retry).
+--
+--   BENCH_SMS_TOKEN=<channels.sms.generic.token> wrk -t1 -c32 -d15s --latency \
+--       -s adapters/sms/bench.lua http://127.0.0.1:8080/webhooks/sms/generic
+--
+-- BENCH_DELAY_MS paces each connection (latency at a fixed rate), as bench/lua/api.lua does.
+-- wrk runs one Lua state per thread; the per-thread prefix keeps ids unique across threads and runs.
+local counter = 0
+local prefix = tostring(math.random(1, 1e9))
+local token = os.getenv("BENCH_SMS_TOKEN") or error("set BENCH_SMS_TOKEN to channels.sms.generic.token")
+local text = "Jalan+di+depan+pasar+Cibubur+berlubang+besar%2C+membahayakan+pengendara+motor.+Mohon+segera"
+  .. "+diperbaiki+%23jalanrusak"
+
+function setup(thread)
+  thread:set("prefix", tostring(math.random(1, 1e9)))
+end
+
+function init(args)
+  prefix = prefix .. "-" .. (wrk.thread and wrk.thread:get("prefix") or tostring(math.random(1, 1e9)))
+end
+
+request = function()
+  counter = counter + 1
+  local body = "from=%2B6281234567890&to=1708&id=bench-" .. prefix .. "-" .. counter .. "&text=" .. text
+  return wrk.format("POST", "/webhooks/sms/generic", {
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Authorization"] = "Bearer " .. token,
+  }, body)
+end
+
+local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+if pace > 0 then
+  delay = function() return pace end
+end
