@@ -216,45 +216,51 @@ class Outbox:
         """
 
         def insert(conn: sqlite3.Connection) -> Committed:
-            existing = conn.execute(
-                "SELECT id, tracking_code FROM reports WHERE channel=? AND inbound_address=? AND message_id=?",
-                (report.channel.value, report.source.inbound_address, report.source.message_id),
-            ).fetchone()
-            if existing is not None:
-                return Committed(existing[0], existing[1], True, None)
+            # The hot path is one INSERT; the unique keys decide, and only a conflict costs a look-up.
             stored = report
-            while conn.execute(
-                "SELECT 1 FROM reports WHERE tracking_code=?", (stored.tracking_code,)
-            ).fetchone():
-                stored = stored.model_copy(update={"tracking_code": new_tracking_code()})
+            for _attempt in range(16):
+                payload = stored.to_json()
+                try:
+                    conn.execute(
+                        "INSERT INTO reports (id, tracking_code, channel, inbound_address, message_id, identity,"
+                        " kind, routing_key, payload, received_at, state) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            stored.id,
+                            stored.tracking_code,
+                            stored.channel.value,
+                            stored.source.inbound_address,
+                            stored.source.message_id,
+                            stored.reporter.identity,
+                            stored.kind.value,
+                            stored.routing_key,
+                            payload,
+                            stored.received_at.timestamp(),
+                            STATE_HELD if held else STATE_READY,
+                        ),
+                    )
+                    break
+                except sqlite3.IntegrityError:
+                    existing = conn.execute(
+                        "SELECT id, tracking_code FROM reports"
+                        " WHERE channel=? AND inbound_address=? AND message_id=?",
+                        (report.channel.value, report.source.inbound_address, report.source.message_id),
+                    ).fetchone()
+                    if existing is not None:
+                        return Committed(existing[0], existing[1], True, None)
+                    # Otherwise the random tracking code was taken: draw another.
+                    stored = stored.model_copy(update={"tracking_code": new_tracking_code()})
+            else:
+                raise OutboxUnavailable("no free tracking code after 16 draws")
             if raw is not None and stored.raw is not None:
                 conn.execute(
                     "INSERT OR IGNORE INTO raw_messages (sha256, content_type, data) VALUES (?, ?, ?)",
                     (stored.raw.sha256, raw_content_type, raw),
                 )
-            payload = stored.to_json()
-            received = stored.received_at.timestamp()
-            conn.execute(
-                "INSERT INTO reports (id, tracking_code, channel, inbound_address, message_id, identity,"
-                " kind, routing_key, payload, received_at, state) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    stored.id,
-                    stored.tracking_code,
-                    stored.channel.value,
-                    stored.source.inbound_address,
-                    stored.source.message_id,
-                    stored.reporter.identity,
-                    stored.kind.value,
-                    stored.routing_key,
-                    payload,
-                    received,
-                    STATE_HELD if held else STATE_READY,
-                ),
-            )
             if extra is not None:
                 extra(conn, stored)
             outgoing = Outgoing(
-                stored.id, stored.routing_key, payload, stored.channel.value, stored.kind.value, received
+                stored.id, stored.routing_key, payload, stored.channel.value, stored.kind.value,
+                stored.received_at.timestamp(),
             )
             return Committed(stored.id, stored.tracking_code, False, outgoing)
 

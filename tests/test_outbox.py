@@ -1,0 +1,86 @@
+"""The outbox as the commit point: exact duplicates, tracking-code collisions, group commit, isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+
+import pytest
+
+from gateway.ids import new_report_id
+from gateway.outbox import Outbox
+from schemas import Channel, Report, Reporter, Source
+
+
+def make_report(message_id: str, code: str = "LPR-ABCDEFGH") -> Report:
+    return Report(
+        id=new_report_id(), tracking_code=code, received_at=datetime.now(UTC), channel=Channel.WEB,
+        source=Source(provider="api", inbound_address="web", message_id=message_id),
+        reporter=Reporter(identity="web:anonymous"), body="jalan rusak",
+    )
+
+
+@pytest.fixture
+async def outbox(tmp_path):
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    box.open()
+    yield box
+    await box.close()
+
+
+async def test_exact_duplicate_returns_the_original(outbox):
+    first = await outbox.commit_report(make_report("m-1"))
+    again = await outbox.commit_report(make_report("m-1", code="LPR-ZZZZZZZZ"))
+    assert not first.duplicate and again.duplicate
+    assert (again.id, again.tracking_code) == (first.id, first.tracking_code)
+    assert again.outgoing is None
+    assert outbox.status().total == 1
+
+
+async def test_taken_tracking_code_is_redrawn(outbox):
+    first = await outbox.commit_report(make_report("m-1", code="LPR-ABCDEFGH"))
+    second = await outbox.commit_report(make_report("m-2", code="LPR-ABCDEFGH"))
+    assert first.tracking_code == "LPR-ABCDEFGH"
+    assert second.tracking_code != "LPR-ABCDEFGH" and not second.duplicate
+    assert second.outgoing is not None and b'"tracking_code":"' + second.tracking_code.encode() in second.outgoing.payload
+
+
+async def test_concurrent_commits_share_transactions_and_duplicates_race_safely(outbox):
+    reports = [make_report(f"m-{i % 100}", code=f"LPR-{'ABCDEFGH'[i % 8] * 8}") for i in range(400)]
+    results = await asyncio.gather(*(outbox.commit_report(r) for r in reports))
+    originals = [r for r in results if not r.duplicate]
+    assert len(originals) == 100
+    assert len({r.tracking_code for r in originals}) == 100
+    by_key: dict[str, set[str]] = {}
+    for report, result in zip(reports, results, strict=True):
+        by_key.setdefault(report.source.message_id, set()).add(result.id)
+    assert all(len(ids) == 1 for ids in by_key.values())
+
+
+async def test_a_failing_operation_does_not_fail_its_batch_mates(outbox):
+    def bad(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO reports (id) VALUES ('x')")  # violates NOT NULL
+
+    results = await asyncio.gather(
+        outbox.commit_report(make_report("ok-1")), outbox.transact(bad), outbox.commit_report(make_report("ok-2")),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert outbox.status().total == 2
+
+
+async def test_commits_are_durable_across_reopen(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite3")
+    box.open()
+    committed = await box.commit_report(make_report("m-1"))
+    await box.close()
+    again = Outbox(tmp_path / "o.sqlite3")
+    again.open()
+    try:
+        rows = again.unpublished(10)
+        assert [row.id for _seq, row in rows] == [committed.id]
+        await again.mark_published([committed.id])
+        assert again.status().unpublished == 0
+    finally:
+        await again.close()
