@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sub.add_argument("--config", metavar="FILE", help=f"config file (default: ${CONFIG_ENV}, else embedded defaults)")
+        sub.add_argument(
+            "--config", metavar="FILE", help=f"config file (default: ${CONFIG_ENV}, else embedded defaults)"
+        )
         return sub
 
     with_config(commands.add_parser("run", help="run the daemon")).set_defaults(handler=cmd_run)

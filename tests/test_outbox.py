@@ -43,7 +43,8 @@ async def test_taken_tracking_code_is_redrawn(outbox):
     second = await outbox.commit_report(make_report("m-2", code="LPR-ABCDEFGH"))
     assert first.tracking_code == "LPR-ABCDEFGH"
     assert second.tracking_code != "LPR-ABCDEFGH" and not second.duplicate
-    assert second.outgoing is not None and b'"tracking_code":"' + second.tracking_code.encode() in second.outgoing.payload
+    assert second.outgoing is not None
+    assert f'"tracking_code":"{second.tracking_code}"'.encode() in second.outgoing.payload
 
 
 async def test_concurrent_commits_share_transactions_and_duplicates_race_safely(outbox):
