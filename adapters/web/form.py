@@ -69,7 +69,7 @@ CSS, CSS_HASH = _asset("form.css")
 JS, JS_HASH = _asset("form.js")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        f"default-src 'none'; script-src {JS_HASH}; style-src {CSS_HASH}; img-src 'self'; "
+        f"default-src 'none'; script-src {JS_HASH}; style-src {CSS_HASH}; img-src data:; "
         "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
