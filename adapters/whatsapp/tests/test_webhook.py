@@ -252,3 +252,12 @@ async def test_openapi_documents_both_whatsapp_operations_validly(start_whatsapp
     operations = document["paths"]["/webhooks/whatsapp"]
     assert operations["get"]["operationId"] == "whatsappVerify"
     assert set(operations["post"]["responses"]) == {"200", "400", "403", "413", "422", "503"}
+
+
+async def test_phone_number_id_routes_to_its_agency(start_whatsapp, http, queue_reader):
+    gateway = await start_whatsapp({"routing": {"addresses": {"106540352242922": "dinas-pu"}}})
+    status, _ = await post_signed(http, gateway, payload_bytes("meta-text.json"))
+    assert status == 200
+    [message] = await queue_reader.take(1)
+    assert message.routing_key == "report.dinas-pu.complaint.whatsapp"
+    assert json.loads(message.body)["agency"] == "dinas-pu"
