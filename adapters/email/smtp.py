@@ -69,7 +69,7 @@ class SmtpService:
         ok = expected is not None and constant_time_equal(auth_data.password, expected)
         if not ok:
             log.warning("smtp auth failed", mechanism=mechanism)
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
     async def stop(self) -> None:
         if self._server is None:
