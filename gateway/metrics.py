@@ -29,12 +29,15 @@ class _OutboxCollector(Collector):
         yield GaugeMetricFamily(
             "lapor_outbox_held", "Reports held back (waiting for media) before publishing.", value=status.held
         )
-        age = 0.0 if status.oldest_unpublished_at is None else time.time() - status.oldest_unpublished_at
-        yield GaugeMetricFamily(
+        age = GaugeMetricFamily(
             "lapor_outbox_oldest_unpublished_age_seconds",
-            "Age of the oldest report not yet confirmed by the broker.",
-            value=max(age, 0.0),
+            "Age of the oldest report not yet confirmed by the broker (0 when none waits).",
+            labels=["channel"],
         )
+        now = time.time()
+        for channel, oldest in sorted(status.oldest_per_channel.items()):
+            age.add_metric([channel], max(now - oldest, 0.0))
+        yield age
 
 
 class _AcksCollector(Collector):

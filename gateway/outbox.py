@@ -97,6 +97,7 @@ class OutboxStatus:
     held: int
     oldest_unpublished_at: float | None
     per_channel: dict[str, int]
+    oldest_per_channel: dict[str, float]
 
 
 _Op = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
@@ -340,14 +341,14 @@ class Outbox:
     def status(self) -> OutboxStatus:
         with self.reader() as conn:
             total = conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0]
-            per_channel = dict(
-                conn.execute(
-                    "SELECT channel, COUNT(*) FROM reports WHERE state != 2 GROUP BY channel"
-                ).fetchall()
-            )
+            rows = conn.execute(
+                "SELECT channel, COUNT(*), MIN(received_at) FROM reports WHERE state != 2 GROUP BY channel"
+            ).fetchall()
             held = conn.execute("SELECT COUNT(*) FROM reports WHERE state = 1").fetchone()[0]
-            oldest = conn.execute("SELECT MIN(received_at) FROM reports WHERE state != 2").fetchone()[0]
-        return OutboxStatus(total, sum(per_channel.values()), held, oldest, per_channel)
+        per_channel = {channel: count for channel, count, _oldest in rows}
+        oldest_per_channel = {channel: oldest for channel, _count, oldest in rows}
+        oldest = min(oldest_per_channel.values(), default=None)
+        return OutboxStatus(total, sum(per_channel.values()), held, oldest, per_channel, oldest_per_channel)
 
     def writable(self) -> bool:
         """True when the writer runs and the database takes a write lock now (used by /readyz)."""
