@@ -118,13 +118,23 @@ _LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 _REPEATS = re.compile(r"([^\W\d_])\1{2,}")
 
 
-def _phrase_tokens(phrases: tuple[str, ...]) -> list[tuple[str, ...]]:
-    # Longest first, so "terima kasih banyak" wins over "terima kasih".
-    return sorted({tuple(_WORDS.findall(p.casefold())) for p in phrases}, key=len, reverse=True)
+@dataclass(frozen=True, slots=True)
+class _PhraseIndex:
+    by_first: dict[str, list[tuple[str, ...]]]  # longest first, so "terima kasih banyak" beats "terima kasih"
+    longest: int
 
 
-_GREETINGS = _phrase_tokens(GREETINGS)
-_SIGN_OFFS = _phrase_tokens(SIGN_OFFS)
+def _phrase_index(*groups: tuple[str, ...]) -> _PhraseIndex:
+    phrases = sorted({tuple(_WORDS.findall(p.casefold())) for group in groups for p in group}, key=len, reverse=True)
+    by_first: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in phrases:
+        by_first.setdefault(phrase[0], []).append(phrase)
+    return _PhraseIndex(by_first, max(len(p) for p in phrases))
+
+
+_GREETINGS = _phrase_index(GREETINGS)
+_SIGN_OFFS = _phrase_index(SIGN_OFFS)
+_COURTESY = _phrase_index(GREETINGS, SIGN_OFFS)
 # A name (and maybe a phone) after a sign-off: cut the sign-off and at most this many words after it.
 _SIGNATURE_TAIL = 5
 
@@ -143,47 +153,50 @@ def _words(text: str) -> list[str]:
     folded = unicodedata.normalize("NFKC", text).casefold()
     folded = folded.replace("'", "").replace("’", "")  # assalamu'alaikum, sy'
     # Emoji and symbols are not letters or digits, so the word pattern drops them with the punctuation.
-    folded = _LETTER_DIGIT.sub(" ", folded)
+    folded = _REPEATS.sub(r"\1", _LETTER_DIGIT.sub(" ", folded))  # "tolooong" -> "tolong"
     words: list[str] = []
     for word in _WORDS.findall(folded):
-        word = _REPEATS.sub(r"\1", word)  # "tolooong" -> "tolong"
         if word.isdigit():
             word = str(int(word)) if len(word) < 12 else word  # "RT 03" == "RT 3"
         words.extend(ABBREVIATIONS.get(word, word).split())
     return words
 
 
-def _strip_phrases(words: list[str], phrases: list[tuple[str, ...]], *, at_end: bool) -> list[str]:
+def _strip_phrases(words: list[str], phrases: _PhraseIndex, *, at_end: bool) -> list[str]:
     """Remove courtesy phrases at the start (or end) of the message, repeatedly ("salam, selamat pagi")."""
-    changed = True
-    while changed and words:
-        changed = False
-        for phrase in phrases:
-            size = len(phrase)
-            if not at_end and tuple(words[:size]) == phrase:
-                words = words[size:]
-                changed = True
+    while words:
+        if not at_end:
+            size = _match(words, 0, phrases)
+            if not size:
+                return words
+            words = words[size:]
+            continue
+        # The sign-off may be followed by a short name/signature: "terima kasih, budi santoso".
+        for start in range(max(0, len(words) - phrases.longest - _SIGNATURE_TAIL), len(words)):
+            size = _match(words, start, phrases)
+            if size and start + size >= len(words) - _SIGNATURE_TAIL:
+                words = words[:start]
                 break
-            if at_end:
-                # The sign-off may be followed by a short name/signature: "terima kasih, budi santoso".
-                for start in range(max(0, len(words) - size - _SIGNATURE_TAIL), len(words) - size + 1):
-                    if tuple(words[start : start + size]) == phrase:
-                        words = words[:start]
-                        changed = True
-                        break
-                if changed:
-                    break
+        else:
+            return words
     return words
 
 
-def _strip_inner(words: list[str], phrases: list[tuple[str, ...]]) -> list[str]:
+def _match(words: list[str], start: int, phrases: _PhraseIndex) -> int:
+    """Length of the longest phrase at ``words[start]``, 0 when none starts there."""
+    for phrase in phrases.by_first.get(words[start], ()):
+        if tuple(words[start : start + len(phrase)]) == phrase:
+            return len(phrase)
+    return 0
+
+
+def _strip_inner(words: list[str], phrases: _PhraseIndex) -> list[str]:
     out: list[str] = []
     index = 0
     while index < len(words):
-        for phrase in phrases:
-            if len(phrase) > 1 and tuple(words[index : index + len(phrase)]) == phrase:
-                index += len(phrase)
-                break
+        size = _match(words, index, phrases)
+        if size > 1:
+            index += size
         else:
             out.append(words[index])
             index += 1
@@ -206,30 +219,40 @@ def _content_words(text: str) -> tuple[str, ...]:
     words = _strip_phrases(words, _GREETINGS, at_end=False)
     words = _strip_phrases(words, _SIGN_OFFS, at_end=True)
     # Multi-word courtesy in the middle ("… terima kasih. Salam, …" of a quoted earlier mail).
-    words = _strip_inner(words, _SIGN_OFFS + _GREETINGS)
+    words = _strip_inner(words, _COURTESY)
     return tuple(word for word in words if word not in STOPWORDS)
 
 
-@dataclass(frozen=True, slots=True)
 class Features:
-    """What similarity needs of one text; cheap to rebuild from the comparison text."""
+    """What similarity needs of one text. The shingle set is built on first use: most candidate
+    pairs are settled by the cheap place and number guards before any shingle is needed."""
 
-    tokens: tuple[str, ...]
-    shingles: frozenset[str]
-    places: frozenset[tuple[str, str]]
-    numbers: frozenset[tuple[str, str]]
-    maybe_truncated: bool  # the original was 120..160 characters: a cut SMS resend looks like this
+    __slots__ = ("_shingles", "maybe_truncated", "numbers", "places", "text", "tokens")
+
+    def __init__(self, tokens: tuple[str, ...], original_length: int) -> None:
+        self.tokens = tokens
+        self.text = " ".join(tokens)
+        self.places = _places(tokens)
+        self.numbers = _numbers(tokens)
+        # The original was 120..160 characters: a resend cut at the SMS limit looks like this.
+        self.maybe_truncated = TRUNCATED_MIN <= original_length <= SMS_LIMIT
+        self._shingles: frozenset[str] | None = None
 
     @property
     def substantial(self) -> bool:
         return len(self.tokens) >= MIN_TOKENS
 
+    @property
+    def shingles(self) -> frozenset[str]:
+        if self._shingles is None:
+            self._shingles = shingles_of(self.text)
+        return self._shingles
 
-def shingles_of(tokens: tuple[str, ...]) -> frozenset[str]:
-    text = " ".join(tokens)
+
+def shingles_of(text: str) -> frozenset[str]:
     if len(text) <= SHINGLE:
         return frozenset({text}) if text else frozenset()
-    return frozenset(text[i : i + SHINGLE] for i in range(len(text) - SHINGLE + 1))
+    return frozenset([text[i : i + SHINGLE] for i in range(len(text) - SHINGLE + 1)])
 
 
 def _deletions(word: str) -> set[str]:
@@ -268,13 +291,7 @@ def _numbers(tokens: tuple[str, ...]) -> frozenset[tuple[str, str]]:
 
 
 def features_from_tokens(tokens: tuple[str, ...], original_length: int) -> Features:
-    return Features(
-        tokens=tokens,
-        shingles=shingles_of(tokens),
-        places=_places(tokens),
-        numbers=_numbers(tokens),
-        maybe_truncated=TRUNCATED_MIN <= original_length <= SMS_LIMIT,
-    )
+    return Features(tokens, original_length)
 
 
 def features(body: str) -> Features:
@@ -304,8 +321,8 @@ def _close(a: str, b: str) -> bool:
         return True
     shorter = min(len(a), len(b))
     allowed = 0 if shorter <= 4 else 1 if shorter < 7 else 2
-    if abs(len(a) - len(b)) > allowed:
-        return False
+    if abs(len(a) - len(b)) > allowed or len(set(a) ^ set(b)) > 2 * allowed:
+        return False  # each edit changes at most two letters of the alphabet used
     # Optimal string alignment distance: a swap of two neighbours ("mleati") is one typo.
     rows = [list(range(len(b) + 1))]
     for i in range(1, len(a) + 1):
@@ -363,7 +380,7 @@ def _cut_resend(short: Features, full: Features) -> float:
     """``short`` as an SMS cut at 160 characters: compared with as much of ``full`` as it could keep."""
     if not short.maybe_truncated or len(full.tokens) <= len(short.tokens):
         return 0.0
-    head = features_from_tokens(_prefix(full.tokens, len(" ".join(short.tokens))), 0)
+    head = Features(_prefix(full.tokens, len(short.text)), 0)
     return 0.0 if conflicting(short, head) else _jaccard(short.shingles, head.shingles)
 
 
