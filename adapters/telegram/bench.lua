@@ -35,3 +35,9 @@ function request()
     (thread_number or 0) * 1000000000 + sequence, sequence, chat_id, chat_id, run, sequence)
   return wrk.format("POST", "/webhooks/telegram", headers, body)
 end
+
+-- Paced mode (latency at a fixed rate, as bench/ingest.py runs it): BENCH_DELAY_MS per request per connection.
+local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+if pace > 0 then
+  delay = function() return pace end
+end
