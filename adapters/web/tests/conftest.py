@@ -51,7 +51,8 @@ def web_config() -> dict[str, Any]:
 
 @pytest.fixture
 async def gateway(make_gateway, web_config: dict[str, Any]) -> Gateway:  # noqa: F811 - the shared fixture
-    return await make_gateway(channels={"web": web_config})
+    started: Gateway = await make_gateway(channels={"web": web_config})
+    return started
 
 
 @dataclass
@@ -64,6 +65,18 @@ class Answer:
     def soup(self) -> BeautifulSoup:
         return BeautifulSoup(self.text, "html.parser")
 
+    def text_of(self, selector: str) -> str:
+        element = self.soup.select_one(selector)
+        if element is None:
+            raise AssertionError(f"nothing matches {selector}")
+        return element.get_text()
+
+    def attribute(self, selector: str, name: str) -> str:
+        element = self.soup.select_one(selector)
+        if element is None or not isinstance(element.get(name), str):
+            raise AssertionError(f"{selector} has no {name}")
+        return str(element[name])
+
     def summary(self) -> list[str]:
         box = self.soup.find(id="error-summary")
         return [item.get_text(" ", strip=True) for item in box.find_all("li")] if box else []
@@ -73,7 +86,7 @@ class Answer:
         return error.get_text(" ", strip=True) if error else None
 
     def value(self, name: str) -> str:
-        element = self.soup.find(attrs={"name": name})
+        element = self.soup.select_one(f'[name="{name}"]')
         if element is None:
             raise AssertionError(f"no field {name}")
         return element.get_text() if element.name == "textarea" else str(element.get("value", ""))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Error, Page, Response, expect
 
 from adapters.web.tests.conftest import CODE, TESTDATA
 from gateway.daemon import Gateway
@@ -27,10 +27,16 @@ class Session:
         self.context, self.page, self.base = context, page, base
         self.console_errors: list[str] = []
         page.on("console", self._console)
-        page.on("pageerror", lambda error: self.console_errors.append(str(error)))
+        page.on("pageerror", self._page_error)
+        page.on("response", self._response)
+
+    def _page_error(self, error: Error) -> None:
+        self.console_errors.append(str(error))
+
+    def _response(self, response: Response) -> None:
         # The form answers 4xx with the form itself; any other resource that fails (a favicon) is an error.
-        page.on("response", lambda response: response.status >= 400 and response.request.resource_type != "document"
-                and self.console_errors.append(f"{response.status} {response.url}"))
+        if response.status >= 400 and response.request.resource_type != "document":
+            self.console_errors.append(f"{response.status} {response.url}")
 
     def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error" and not message.text.startswith("Failed to load resource"):
