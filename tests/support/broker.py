@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,54 +65,58 @@ class QueueReader:
 
     async def take_ids(self, ids: set[str], timeout: float = 60.0) -> list[AbstractIncomingMessage]:
         """Wait until a message with every one of ``ids`` arrived (repeats allowed: at-least-once)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not ids <= {m.message_id for m in self.messages}:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                missing = ids - {m.message_id for m in self.messages}
-                raise AssertionError(f"{len(missing)} of {len(ids)} accepted reports never arrived")
-            await self.take(len(self.messages) + 1, timeout=remaining)
+        seen: set[str | None] = set()
+        counted = 0
+
+        def all_seen() -> bool:
+            nonlocal counted
+            seen.update(m.message_id for m in self.messages[counted:])
+            counted = len(self.messages)
+            return ids <= seen
+
+        try:
+            await self._collect(all_seen, timeout, f"all of {len(ids)} accepted reports")
+        except AssertionError:
+            missing = ids - {m.message_id for m in self.messages}
+            raise AssertionError(f"{len(missing)} of {len(ids)} accepted reports never arrived") from None
         return self.messages
 
     async def take(self, count: int, timeout: float = 30.0) -> list[AbstractIncomingMessage]:
         """Wait until ``count`` messages have arrived in total; return all of them (acked)."""
-        connection = await aio_pika.connect(AMQP_URL)
-        async with connection:
-            channel = await connection.channel()
-            deadline = asyncio.get_running_loop().time() + timeout
-            queue = None
-            while queue is None:
-                try:
-                    queue = await channel.declare_queue(self.names.queue, passive=True)
-                except aio_pika.exceptions.ChannelClosed:
-                    channel = await connection.channel()
-                    if asyncio.get_running_loop().time() > deadline:
-                        raise AssertionError(f"queue {self.names.queue} was never declared") from None
-                    await asyncio.sleep(0.2)
-            while len(self.messages) < count:
-                message = await queue.get(no_ack=True, fail=False)
-                if message is None:
-                    if asyncio.get_running_loop().time() > deadline:
-                        raise AssertionError(f"got {len(self.messages)} of {count} messages in {timeout}s")
-                    await asyncio.sleep(0.05)
-                    continue
-                self.messages.append(message)
+        await self._collect(lambda: len(self.messages) >= count, timeout, f"{count} messages")
         return self.messages
 
     async def settle(self, seconds: float = 1.0) -> list[AbstractIncomingMessage]:
         """Collect whatever else arrives within ``seconds`` (to prove nothing extra was published)."""
+        await self._collect(lambda: False, seconds, None)
+        return self.messages
+
+    async def _collect(self, enough: Callable[[], bool], timeout: float, wanted: str | None) -> None:
+        # A quorum queue declared a moment ago may refuse a get ("noproc") on a busy broker,
+        # or not exist yet: reopen and try again until the deadline.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         connection = await aio_pika.connect(AMQP_URL)
         async with connection:
-            channel = await connection.channel()
-            queue = await channel.declare_queue(self.names.queue, passive=True)
-            deadline = asyncio.get_running_loop().time() + seconds
-            while asyncio.get_running_loop().time() < deadline:
-                message = await queue.get(no_ack=True, fail=False)
+            queue = None
+            while not enough():
+                if loop.time() > deadline:
+                    if wanted is None:
+                        return
+                    raise AssertionError(f"got {len(self.messages)} messages, wanted {wanted}, in {timeout}s")
+                try:
+                    if queue is None:
+                        channel = await connection.channel()
+                        queue = await channel.declare_queue(self.names.queue, passive=True)
+                    message = await queue.get(no_ack=True, fail=False)
+                except aio_pika.exceptions.AMQPException:
+                    queue = None
+                    await asyncio.sleep(0.1)
+                    continue
                 if message is None:
                     await asyncio.sleep(0.05)
                 else:
                     self.messages.append(message)
-        return self.messages
 
     def bodies(self) -> list[dict[str, Any]]:
         return [json.loads(message.body) for message in self.messages]
