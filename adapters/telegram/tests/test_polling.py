@@ -14,7 +14,7 @@ import pytest
 
 from adapters.telegram.handler import HELP_TEXT
 from adapters.telegram.tests.conftest import payload, telegram_section
-from adapters.telegram.tests.standin import BotApiStandIn
+from adapters.telegram.tests.standin import BotApiStandIn, FileBehaviour
 from tests.conftest import gateway_config_data
 from tests.support.process import GatewayProcess, write_toml
 from tests.support.proxy import free_port
@@ -183,3 +183,32 @@ async def test_malformed_update_is_skipped_not_a_stall(bot_api, make_gateway, qu
     await queue_reader.take(1)
     assert [r["source"]["message_id"] for r in queue_reader.bodies()] == ["3527065:40"]
     assert report_count(gateway.config.storage.path) == 1
+
+
+async def test_stop_during_a_commit_finishes_it_and_confirms(bot_api, make_gateway):
+    gateway = await make_gateway(channels={"telegram": polling_section(bot_api)})
+    await wait_for(lambda: bot_api.get_updates_offsets != [], what="the first getUpdates")
+    lock = hold_write_lock(gateway.config.storage.path)
+    try:
+        bot_api.push(text_update(1200, 50, "Jembatan retak"))
+        await wait_for(bot_api.served.is_set, what="the update to be served")
+        stopping = asyncio.create_task(gateway.stop(drain_timeout=0.5))  # SIGTERM while the commit waits
+        await asyncio.sleep(0.5)
+        assert not stopping.done()
+    finally:
+        lock.rollback()
+        lock.close()
+    await stopping
+    assert report_count(gateway.config.storage.path) == 1
+    assert bot_api.confirmed_below == 1201  # confirmed on the way out: a restart will not fetch it again
+
+
+async def test_polled_photo_is_fetched_and_attached(bot_api, make_gateway, queue_reader):
+    photo = payload("courier-photo.json")
+    largest = photo["message"]["photo"][-1]["file_id"]
+    bot_api.files[largest] = FileBehaviour(b"\xff\xd8\xff\xe0" + b"\x05" * 900)
+    await make_gateway(channels={"telegram": polling_section(bot_api)})
+    bot_api.push(photo)
+    await queue_reader.take(1)
+    [attachment] = queue_reader.bodies()[0]["attachments"]
+    assert (attachment["status"], attachment["content_type"], attachment["size"]) == ("stored", "image/jpeg", 904)
