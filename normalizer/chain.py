@@ -19,7 +19,8 @@ Step = Callable[[Draft], Draft]
 
 def assign_agency(draft: Draft, addresses: Mapping[str, str], default: str | None) -> Draft:
     """The agency configured for the inbound address (short code, mailbox, bot), else the default."""
-    return replace(draft, agency=addresses.get(draft.inbound_address, draft.agency or default))
+    agency = addresses.get(draft.inbound_address, draft.agency or default)
+    return draft if agency == draft.agency else replace(draft, agency=agency)
 
 
 def default_chain(

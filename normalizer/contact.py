@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import replace
+from functools import lru_cache
 
 import phonenumbers
 
@@ -14,6 +15,7 @@ DEFAULT_REGION = "ID"
 _DIAL_CHARS = re.compile(r"[^\d+]")
 
 
+@lru_cache(maxsize=8192)  # pure, and parsing costs far more than a look-up; repeat senders are common
 def to_e164(text: str, region: str = DEFAULT_REGION) -> str | None:
     """E.164 for a number as a citizen writes it, or None when it is not a valid number.
 
@@ -38,7 +40,7 @@ def to_e164(text: str, region: str = DEFAULT_REGION) -> str | None:
 
 def normalize_phone(draft: Draft, region: str = DEFAULT_REGION) -> Draft:
     if not draft.phone:
-        return replace(draft, phone=None)
+        return draft
     e164 = to_e164(draft.phone, region)
     if e164 is None:
         return replace(draft, phone=None, address_as_given=draft.phone, notes=(*draft.notes, "phone_unparseable"))
@@ -47,7 +49,7 @@ def normalize_phone(draft: Draft, region: str = DEFAULT_REGION) -> Draft:
 
 def normalize_email(draft: Draft) -> Draft:
     if not draft.email:
-        return replace(draft, email=None)
+        return draft
     return replace(draft, email=draft.email.strip().lower())
 
 

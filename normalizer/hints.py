@@ -36,8 +36,9 @@ _WORD = re.compile(r"[\w-]+")
 
 def hashtags_to_tags(draft: Draft) -> Draft:
     found = [tag.lower() for tag in _HASHTAG.findall(draft.body)]
-    tags = tuple(dict.fromkeys([*draft.tags, *found]))
-    return replace(draft, tags=tags)
+    if not found:
+        return draft
+    return replace(draft, tags=tuple(dict.fromkeys([*draft.tags, *found])))
 
 
 def kind_from_keyword(draft: Draft) -> Draft:

@@ -49,7 +49,7 @@ class GatewayProcess:
 
     async def start(self, timeout: float = 20.0) -> None:
         log = self.log_file.open("ab")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: ASYNC220 - starting a child does not block; waiting is async below
             [sys.executable, "-m", self.module, "run", "--config", str(self.config_file)],
             cwd=ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
