@@ -354,6 +354,8 @@ class DuplicateFinder:
         ).fetchall()
         best: tuple[_Stored, float] | None = None
         for report_id, cluster, raw_len, text, code in rows:
+            if text == found.text:  # the same words again: nothing can score higher
+                return _Stored(report_id, cluster, found), 1.0
             if not (found.maybe_truncated or TRUNCATED_MIN <= raw_len <= SMS_LIMIT):
                 # The signature estimate is far cheaper than the exact score and, whole texts
                 # compared, errs by well under PREFILTER_MARGIN: skip clearly different texts.

@@ -26,6 +26,7 @@ TRUNCATED_MIN = 120
 # Fewer content words than this ("jalan rusak", "lampu mati") says too little to tell two
 # complaints apart, so such texts are never linked to anything.
 MIN_TOKENS = 5
+MAX_COMPARED = 8000  # characters of a body (a 25 MB mail must not stall the event loop)
 # Containment counts when the shorter text is at least this share of the longer one and this
 # much of it appears there (tuned on tests/dedup/pairs.jsonl).
 CONTAINED_RATIO = 0.6
@@ -206,7 +207,8 @@ def _strip_inner(words: list[str], phrases: _PhraseIndex) -> list[str]:
 @lru_cache(maxsize=4096)
 def comparison_tokens(body: str) -> tuple[str, ...]:
     """The words two sendings of one complaint share; empty when nothing of substance is left."""
-    own, quoted = split_email(body)
+    # The start of a very long text tells resends apart as well as all of it, at a bounded cost.
+    own, quoted = split_email(body[:MAX_COMPARED])
     words = _content_words(own)
     if quoted.strip() and len(words) < OWN_NOTE_TOKENS:
         # A forward, or a short "please follow up" on top of the quoted complaint: the complaint counts.
