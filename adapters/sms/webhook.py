@@ -27,6 +27,7 @@ from normalizer.contact import to_e164
 log = structlog.get_logger("sms")
 
 MAX_FIELDS = 100
+MAX_TOKEN_CHARS = 200
 MAX_TEXT_CHARS = 20_000  # 255 concatenated UCS-2 parts are ~17k characters; more is not an SMS
 FORM = "application/x-www-form-urlencoded"
 # Charsets an SMS gateway may declare for the text it forwards (Kannel %C); anything else is refused
@@ -67,9 +68,18 @@ class Params:
         except UnicodeDecodeError:
             raise RequestError(400, "invalid_encoding", f"{key} is not valid {charset}", field=key) from None
 
-    def required(self, key: str) -> str:
+    def token(self, key: str) -> str | None:
+        """A number, short code or message id: one printable line, bounded (it ends up in keys and URNs)."""
         value = (self.text(key) or "").strip()
         if not value:
+            return None
+        if len(value) > MAX_TOKEN_CHARS or not value.isprintable():
+            raise RequestError(422, "invalid_fields", f"{key}: not a usable address or id", field=key)
+        return value
+
+    def required(self, key: str) -> str:
+        value = self.token(key)
+        if value is None:
             raise RequestError(422, "invalid_fields", f"{key}: required", field=key)
         return value
 
@@ -134,8 +144,10 @@ class WebhookRequest:
         raw_query = request.raw_path.partition("?")[2].encode("utf-8", "surrogateescape")
         query = parse_urlencoded(raw_query, "query")
         content_type = request.content_type
-        if request.method == "GET" or not body:
+        if request.method == "GET":
             params = query
+        elif not body:
+            params = Params()
         elif content_type == FORM:
             params = parse_urlencoded(body, "body")
         elif content_type == "application/json":
@@ -259,7 +271,7 @@ def international_msisdn(msisdn: str) -> str:
 
 def concat_info(params: Params, ref_key: str, total_key: str, part_key: str) -> ConcatInfo | None:
     """The concatenation fields, when present; a single-part 'concat' is just an SMS."""
-    ref, total, part = (params.text(key) for key in (ref_key, total_key, part_key))
+    ref, total, part = (params.token(key) for key in (ref_key, total_key, part_key))
     if ref is None and total is None and part is None:
         return None
     if not ref or not total or not part:
@@ -270,12 +282,12 @@ def concat_info(params: Params, ref_key: str, total_key: str, part_key: str) -> 
     except ValueError:
         raise RequestError(422, "invalid_fields", f"{total_key} and {part_key} must be numbers",
                            field=total_key) from None
-    if not 1 <= part_number <= total_number <= 255 or len(ref) > 64:
+    if not 1 <= part_number <= total_number <= 255:
         raise RequestError(422, "invalid_fields", f"{part_key} must be within 1..{total_key} (at most 255)",
                            field=part_key)
     if total_number == 1:
         return None
-    return ConcatInfo(ref.strip(), total_number, part_number)
+    return ConcatInfo(ref, total_number, part_number)
 
 
 def checked_text(text: str) -> str:

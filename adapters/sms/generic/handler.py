@@ -59,8 +59,8 @@ class Generic:
         return InboundSms(
             sender=params.required("from"),
             text=checked_text(text),
-            message_id=(params.text("id") or "").strip() or None,
-            to=(params.text("to") or "").strip() or None,
+            message_id=params.token("id"),
+            to=params.token("to"),
             raw=raw,
             raw_content_type=raw_type,
             concat=concat_info(params, "concat-ref", "concat-total", "concat-part"),

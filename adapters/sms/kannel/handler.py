@@ -39,8 +39,8 @@ class Kannel:
         return InboundSms(
             sender=params.required("sender"),
             text=checked_text(decode_text(params, key, charset)),
-            message_id=(params.text("id") or "").strip() or None,
-            to=(params.text("to") or "").strip() or None,
+            message_id=params.token("id"),
+            to=params.token("to"),
             raw=raw,
             raw_content_type=raw_type,
         )

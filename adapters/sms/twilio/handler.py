@@ -57,8 +57,8 @@ def valid_signature(auth_token: str, url: str, params: list[tuple[str, str]], gi
 
 class Twilio:
     name = "twilio"
-    methods: tuple[str, ...] = ("POST",)
-    summary = "Twilio inbound SMS (form POST, X-Twilio-Signature over http.public_url + path)"
+    methods: tuple[str, ...] = ("GET", "POST")
+    summary = "Twilio inbound SMS (form POST or GET, X-Twilio-Signature over http.public_url + path)"
 
     def __init__(self, config: TwilioConfig, public_url: str | None) -> None:
         self.auth_token = config.auth_token
@@ -74,6 +74,7 @@ class Twilio:
         given = request.headers.get("X-Twilio-Signature")
         if given is None:
             raise Forbidden("X-Twilio-Signature missing")
+        # A GET is signed over its URL alone (the query is in it); a POST over the URL and the form fields.
         params = request.params.decoded() if request.method == "POST" else []
         if not valid_signature(self.auth_token, self.signed_url(request), params, given):
             raise Forbidden("X-Twilio-Signature wrong")
@@ -84,8 +85,8 @@ class Twilio:
         return InboundSms(
             sender=params.required("From"),
             text=checked_text(params.text("Body") or ""),
-            message_id=params.text("MessageSid") or params.text("SmsSid") or params.required("MessageSid"),
-            to=(params.text("To") or "").strip() or None,
+            message_id=params.token("MessageSid") or params.token("SmsSid") or params.required("MessageSid"),
+            to=params.token("To"),
             raw=raw,
             raw_content_type=raw_type,
         )

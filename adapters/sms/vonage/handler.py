@@ -60,7 +60,7 @@ class Vonage:
             sender=international_msisdn(params.required("msisdn")),
             text=checked_text(params.text("text") or ""),
             message_id=params.required("messageId"),
-            to=(params.text("to") or "").strip() or None,
+            to=params.token("to"),
             raw=raw,
             raw_content_type=raw_type,
             concat=concat_info(params, "concat-ref", "concat-total", "concat-part"),

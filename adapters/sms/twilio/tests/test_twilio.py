@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
@@ -121,6 +121,17 @@ async def test_signature_over_public_url_with_query_and_default_port(make_gatewa
                          headers=headers | twilio_headers(path, params, url=signed_url)) as response:
         assert response.status == 200
     await queue_reader.take(1)
+
+
+async def test_get_webhook_is_signed_over_its_url(make_gateway, http, queue_reader):
+    gateway = await make_gateway(**sms_config())
+    path = PATH + "?" + urlencode(twilio(MessageSid="SMget", From="+6281234567890", Body="Lampu+mati & gelap"))
+    async with http.get(base_url(gateway) + path, headers=twilio_headers(path, {})) as response:
+        assert response.status == 200
+    async with http.get(base_url(gateway) + path + "&x=1", headers=twilio_headers(path, {})) as response:
+        assert response.status == 403
+    [message] = await queue_reader.take(1)
+    assert json.loads(message.body)["body"] == "Lampu+mati & gelap"
 
 
 GOOD = twilio(MessageSid="SMbad", From="+6281234567890", Body="Jalan berlubang")
