@@ -7,7 +7,8 @@ import json
 from urllib.parse import urlencode
 
 from adapters.sms.multipart import assemble_text
-from adapters.sms.tests.support import open_groups, sms_config, stored_parts, vonage_signed
+from adapters.sms.tests.support import open_groups, sms_config, stored_parts, stored_reports, vonage_signed
+from gateway.outbox import OutboxUnavailable
 from tests.conftest import base_url
 
 PATH = "/webhooks/sms/vonage"
@@ -111,3 +112,22 @@ async def test_timeout_survives_a_restart(make_gateway, http, queue_reader):
     await make_gateway(**sms_config(multipart_timeout=1.0))
     [message] = await queue_reader.take(1, timeout=10)
     assert json.loads(message.body)["body"] == TEXT[1] + " […bagian 2 dari 2 hilang…]"
+
+
+async def test_last_part_and_report_commit_together_or_not_at_all(make_gateway, http, queue_reader):
+    gateway = await make_gateway(**sms_config())
+    await send(http, gateway, part(1, total=2))
+    failures = [OutboxUnavailable("disk full")]
+
+    def fail_once(_conn, _report, _raw) -> None:
+        if failures:
+            raise failures.pop()
+
+    gateway.intake.commit_hooks.append(fail_once)  # the report's transaction fails once
+    async with http.get(f"{base_url(gateway)}{PATH}?{urlencode(part(2, total=2))}") as response:
+        assert response.status == 503  # Vonage retries
+    assert (stored_parts(gateway), open_groups(gateway), stored_reports(gateway)) == (1, 1, 0)
+    await send(http, gateway, part(2, total=2))  # the retry completes the message
+    [message] = await queue_reader.take(1)
+    assert json.loads(message.body)["body"] == (TEXT[1] + TEXT[2]).strip()
+    assert (stored_parts(gateway), open_groups(gateway), stored_reports(gateway)) == (2, 0, 1)
