@@ -20,6 +20,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from adapters.common import constant_time_equal, decode_utf8, read_body
+from gateway.config import TokenProviderConfig
 from gateway.http import RequestError
 from gateway.metrics import Metrics
 from normalizer.contact import to_e164
@@ -237,6 +238,16 @@ def check_token(request: WebhookRequest, expected: str) -> None:
         raise Forbidden("token missing")
     if not constant_time_equal(given, expected):
         raise Forbidden("token wrong")
+
+
+class TokenProvider:
+    """A provider that proves itself with a shared token (Kannel, generic): the part they share."""
+
+    def __init__(self, config: TokenProviderConfig) -> None:
+        self.token = config.token
+
+    def verify(self, request: WebhookRequest) -> None:
+        check_token(request, self.token)
 
 
 def decode_text(params: Params, key: str, charset: str | None) -> str:

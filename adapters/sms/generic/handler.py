@@ -15,13 +15,12 @@ from aiohttp import web
 from adapters.sms.webhook import (
     InboundSms,
     Outcome,
+    TokenProvider,
     WebhookRequest,
-    check_token,
     checked_text,
     concat_info,
     decode_ucs2_hex,
 )
-from gateway.config import TokenProviderConfig
 from gateway.http import RequestError
 
 ANSWER_SCHEMA = {
@@ -35,16 +34,10 @@ ANSWER_SCHEMA = {
 }
 
 
-class Generic:
+class Generic(TokenProvider):
     name = "generic"
     methods: tuple[str, ...] = ("GET", "POST")
     summary = "Any SMS gateway (GET query, form POST or JSON; token as `token` parameter or Bearer)"
-
-    def __init__(self, config: TokenProviderConfig) -> None:
-        self.token = config.token
-
-    def verify(self, request: WebhookRequest) -> None:
-        check_token(request, self.token)
 
     def parse(self, request: WebhookRequest) -> InboundSms:
         params = request.params

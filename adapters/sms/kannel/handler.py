@@ -11,23 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.sms.webhook import InboundSms, Outcome, WebhookRequest, check_token, checked_text, decode_text
-from gateway.config import TokenProviderConfig
+from adapters.sms.webhook import InboundSms, Outcome, TokenProvider, WebhookRequest, checked_text, decode_text
 from gateway.http import RequestError
 
 UCS2 = "2"  # Kannel's %c for a UCS-2 message; its %a is then UTF-16BE bytes unless %C says otherwise
 
 
-class Kannel:
+class Kannel(TokenProvider):
     name = "kannel"
     methods: tuple[str, ...] = ("GET", "POST")
     summary = "Kannel sms-service (get-url query or form POST; token as `token` parameter or Bearer)"
-
-    def __init__(self, config: TokenProviderConfig) -> None:
-        self.token = config.token
-
-    def verify(self, request: WebhookRequest) -> None:
-        check_token(request, self.token)
 
     def parse(self, request: WebhookRequest) -> InboundSms:
         params = request.params
