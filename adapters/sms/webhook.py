@@ -107,10 +107,13 @@ def parse_urlencoded(data: bytes, where: str) -> Params:
 
 def parse_json_object(data: bytes) -> Params:
     """A flat JSON object (Vonage POST-JSON, generic JSON) as parameters; scalars as their text."""
+    text = decode_utf8(data)
     try:
-        value = json.loads(decode_utf8(data))
+        value = json.loads(text)
     except json.JSONDecodeError as error:
         raise RequestError(400, "malformed_json", f"request body is not valid JSON: {error.msg}") from None
+    except (ValueError, RecursionError):  # a number of thousands of digits, arrays nested thousands deep
+        raise RequestError(400, "malformed_json", "request body is JSON beyond sensible limits") from None
     if not isinstance(value, dict):
         raise RequestError(422, "invalid_fields", "request body must be a JSON object")
     if len(value) > MAX_FIELDS:

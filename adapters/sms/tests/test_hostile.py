@@ -60,6 +60,8 @@ CASES = [
                  id="json-array"),
     pytest.param("POST", GENERIC, BEARER | {"Content-Type": "application/json"}, b'{"from": "08', 400,
                  "malformed_json", id="truncated-json"),
+    pytest.param("POST", GENERIC, BEARER | {"Content-Type": "application/json"}, b"[" * 1500 + b"]" * 1500, 400,
+                 "malformed_json", id="json-nested-deep"),
     pytest.param("POST", GENERIC, BEARER | {"Content-Type": "application/json"}, b'{"text": "tanpa pengirim"}', 422,
                  "invalid_fields", id="missing-sender"),
     pytest.param("POST", GENERIC, BEARER | {"Content-Type": "application/json"}, generic_json(coding="ebcdic"), 422,
@@ -105,6 +107,14 @@ async def test_refused_with_json_error_and_nothing_stored(
     assert "Traceback" not in answer["message"]
     assert stored_reports(gateway) == 0
     assert stored_parts(gateway) == 0
+
+
+async def test_json_number_beyond_python_limits_is_refused(make_gateway, http):
+    gateway = await make_gateway(**sms_config())
+    async with http.post(base_url(gateway) + GENERIC, data=b'{"id": ' + b"9" * 5000 + b"}",
+                         headers=BEARER | {"Content-Type": "application/json"}) as response:
+        assert response.status == 400
+        assert (await response.json())["error"] == "malformed_json"
 
 
 async def test_text_longer_than_any_sms_is_refused(make_gateway, http):
