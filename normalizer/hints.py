@@ -16,6 +16,8 @@ KIND_KEYWORDS: dict[str, Kind] = {
     "info": Kind.INFORMATION_REQUEST,
     "informasi": Kind.INFORMATION_REQUEST,
     "tanya": Kind.INFORMATION_REQUEST,
+    "pertanyaan": Kind.INFORMATION_REQUEST,
+    "usulan": Kind.ASPIRATION,
     "pengaduan": Kind.COMPLAINT,
     "aduan": Kind.COMPLAINT,
     "lapor": Kind.COMPLAINT,
@@ -23,10 +25,11 @@ KIND_KEYWORDS: dict[str, Kind] = {
 }
 # Disaster words: a report of these must reach a handler within minutes, not days.
 EMERGENCY_WORDS = frozenset(
-    {"tsunami", "gempa", "kebakaran", "terbakar", "longsor", "erupsi", "darurat", "tenggelam", "banjir bandang"}
+    {"tsunami", "gempa", "gempabumi", "kebakaran", "terbakar", "longsor", "erupsi", "meletus", "darurat",
+     "tenggelam", "banjir bandang"}
 )
 HIGH_WORDS = frozenset(
-    {"banjir", "covid", "covid-19", "puting beliung", "angin kencang", "pohon tumbang", "kecelakaan",
+    {"banjir", "kebanjiran", "covid", "covid-19", "puting beliung", "angin kencang", "pohon tumbang", "kecelakaan",
      "wabah", "keracunan", "rob", "kekeringan"}
 )
 _HASHTAG = re.compile(r"#([\w-]{2,40})")
