@@ -291,11 +291,11 @@ class FormChannel:
                 return submission
             try:
                 # Percent-escapes decoded as latin-1 (one char per byte) so bad UTF-8 is caught per field.
-                pairs = parse_qsl(bytes(data).decode("latin-1"), keep_blank_values=True, max_num_fields=MAX_PARTS,
-                                  encoding="latin-1")
+                pairs = parse_qsl(bytes(data).decode("latin-1"), keep_blank_values=True, encoding="latin-1")
             except ValueError:
                 submission.malformed = True
                 return submission
+            submission.malformed = len(pairs) > MAX_PARTS
             for name, value in pairs:
                 _add_value(submission, name, value.encode("latin-1"))
         else:
@@ -307,11 +307,11 @@ class FormChannel:
         parts = 0
         try:
             reader = await request.multipart()
-            while parts < MAX_PARTS:
-                part = await reader.next()
-                if part is None:
-                    return
+            while (part := await reader.next()) is not None:
                 parts += 1
+                if parts > MAX_PARTS:
+                    submission.malformed = True  # no browser sends this many fields
+                    return
                 if not isinstance(part, BodyPartReader):
                     continue  # a nested multipart is not something a browser sends
                 is_file = part.filename is not None

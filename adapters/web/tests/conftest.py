@@ -118,7 +118,7 @@ class FormClient:
         values = {**self.hidden, "website": "", **fields, **(override or {})}
         data: aiohttp.FormData | dict[str, str]
         if multipart:
-            data = aiohttp.FormData()
+            data = aiohttp.FormData(default_to_multipart=True)
             for name, value in values.items():
                 data.add_field(name, value)
             for filename, content, content_type in files:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import aiohttp
 import pytest
 
 from adapters.web.tests.conftest import Answer, FormClient, sample, stored_files
 from tests.conftest import base_url
 
-TYPED = {"subject": "Pungutan liar", "body": "Petugas meminta uang tambahan di loket KTP.", "name": "Budi"}
+TYPED = {"subject": "Pungutan liar", "body": "Petugas meminta uang tambahan di loket KTP.", "name": "Budi",
+         "kind": "aspiration", "confidential": "1"}
 PNG = ("pothole.png", sample("pothole.png"), "image/png")
 
 
@@ -70,8 +73,12 @@ async def test_refused_submission_keeps_input_and_stores_nothing(
         assert words in (answer.field_error(field) or ""), answer.field_error(field)
         assert answer.soup.find(id=f"{'kind-complaint' if field == 'kind' else field}") is not None
     sent = {**TYPED, **how.get("override", {})}
-    for field in TYPED:
+    for field in ("subject", "body", "name"):
         assert answer.value(field) == sent[field], field
+    assert answer.soup.select_one("#confidential[checked]") is not None
+    assert answer.soup.select_one("#anonymous[checked]") is None
+    if sent["kind"] == "aspiration":
+        assert [radio["id"] for radio in answer.soup.select("input[name=kind][checked]")] == ["kind-aspiration"]
     assert answer.value("website") == ""  # the honeypot is never echoed back
     assert "Traceback" not in answer.text
     assert gateway.outbox.status().total == 0
@@ -90,12 +97,49 @@ async def test_nothing_refused_reaches_the_queue(form_client: FormClient, gatewa
     await queue_reader.take(1)
     bodies = [report["body"] for report in (await queue_reader.settle(1.0), queue_reader.bodies())[1]]
     assert bodies == ["yang ini sah"]
+    async with form_client.session.get(form_client.base + "/metrics") as response:
+        metrics = await response.text()
+    for reason in ("invalid_fields", "honeypot", "csrf"):
+        assert f'lapor_requests_rejected_total{{channel="web",reason="{reason}"}} 1.0' in metrics
 
 
-async def test_mis_encoded_text_is_a_field_error(form_client: FormClient, gateway):
-    boundary = "lapor-test-boundary"
-    answer = await post_raw(form_client, multipart_body(form_client, boundary, b"jalan \xff\xfe rusak"),
-                            f"multipart/form-data; boundary={boundary}")
+async def test_files_refused_with_the_form_are_asked_for_again(form_client: FormClient):
+    answer = await form_client.submit(TYPED, [PNG], override={"csrf_token": "x"})
+    assert answer.status == 403
+    assert "silakan pilih lagi" in (answer.field_error("attachments") or "")
+    assert any("silakan pilih lagi" in item for item in answer.summary())
+
+
+@pytest.mark.parametrize("multipart", [True, False], ids=["multipart", "urlencoded"])
+async def test_too_many_fields_is_refused(form_client: FormClient, gateway, multipart):
+    fields = {f"extra{number}": "x" for number in range(120)}
+    answer = await form_client.submit({**TYPED, **fields}, multipart=multipart)
+    assert answer.status == 400 and answer.value("body") == TYPED["body"]
+    assert gateway.outbox.status().total == 0
+
+
+async def test_form_cap_is_its_own_not_the_json_body_cap(make_gateway, queue_reader):
+    # [http] max_body_bytes caps JSON bodies; a form with photos needs more and has max_form_bytes.
+    gateway = await make_gateway(http={"max_body_bytes": 65_536})
+    photo = ("besar.png", sample("pothole.png") + b"\0" * 150_000, "image/png")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        form = FormClient(session, base_url(gateway))
+        await form.open()
+        answer = await form.submit({"body": "Foto besar"}, [photo])
+    assert answer.status == 303, answer.summary()
+    [report] = (await queue_reader.take(1), queue_reader.bodies())[1]
+    assert report["attachments"][0]["size"] == len(photo[1])
+
+
+@pytest.mark.parametrize("multipart", [True, False], ids=["multipart", "urlencoded"])
+async def test_mis_encoded_text_is_a_field_error(form_client: FormClient, gateway, multipart):
+    if multipart:
+        boundary = "lapor-test-boundary"
+        answer = await post_raw(form_client, multipart_body(form_client, boundary, b"jalan \xff\xfe rusak"),
+                                f"multipart/form-data; boundary={boundary}")
+    else:
+        fields = urlencode({**form_client.hidden, "website": ""}) + "&body=jalan%20%FF%FE%20rusak"
+        answer = await post_raw(form_client, fields.encode(), "application/x-www-form-urlencoded")
     assert answer.status == 422
     assert "tidak dapat dibaca" in (answer.field_error("body") or "")
     assert gateway.outbox.status().total == 0
