@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +88,7 @@ LSH_BYTES = BANDS * 4 + PERMUTATIONS  # band keys (uint32) + low byte of each mi
 
 U32 = npt.NDArray[np.uint32]
 U8 = npt.NDArray[np.uint8]
+_Chunk = tuple[npt.NDArray[np.bytes_], U32, U8, npt.NDArray[np.float64]]  # ids, band keys, low bytes, times
 
 
 def signature(text: str) -> U32:
@@ -158,16 +159,25 @@ class ClusterIndex:
         self.ids[slot] = report_id.encode()
         self.count = seq + 1
 
-    def bulk_load(self, ids: list[str], keys: U32, low: U8, times: npt.NDArray[np.float64]) -> None:
-        """Load entries oldest first, in one vectorised pass (start-up rebuild, benchmarks)."""
-        if self.count:
-            raise RuntimeError("bulk_load is for an empty index")
-        if len(ids) > self.capacity:
-            ids, keys, low, times = ids[-self.capacity :], keys[-self.capacity :], low[-self.capacity :], \
-                times[-self.capacity :]
-        n = len(ids)
+    def bulk_load(self, chunks: Iterable[_Chunk], total: int) -> None:
+        """Load up to ``total`` (<= capacity) entries, oldest first, chunk by chunk (start-up rebuild).
+
+        Chunks go straight into the index arrays, so memory stays near the index's own bound;
+        the bucket chains are then built in one vectorised pass per band.
+        """
+        if self.count or total > self.capacity:
+            raise ValueError("bulk_load fills an empty index up to its capacity")
+        keys = np.empty((total, BANDS), dtype=np.uint32)
+        n = 0
+        for ids, chunk_keys, low, times in chunks:
+            end = n + len(ids)
+            if end > total:
+                raise ValueError("more entries than announced")
+            self.ids[n:end], keys[n:end], self.low[n:end], self.times[n:end] = ids, chunk_keys, low, times
+            n = end
         if n == 0:
             return
+        keys = keys[:n]
         seqs = np.arange(n, dtype=np.int64)
         for band in range(BANDS):
             buckets = keys[:, band].astype(np.int64) & self.mask
@@ -182,9 +192,6 @@ class ClusterIndex:
             last = np.ones(n, dtype=bool)
             last[:-1] = ~same[1:]
             self.heads[band, ordered[last]] = seqs[order][last] + 1
-        self.low[:n] = low
-        self.times[:n] = times
-        self.ids[:n] = np.array([i.encode() for i in ids], dtype=f"S{ID_BYTES}")
         self.count = n
 
     def candidates(self, keys: U32, low: U8, since: float, limit: int) -> list[tuple[str, float]]:
@@ -212,6 +219,18 @@ class ClusterIndex:
         scores = estimate((self.low[slots] == low).sum(axis=1))
         best = np.argsort(-scores, kind="stable")[:limit]
         return [(self.ids[slots[i]].decode(), float(scores[i])) for i in best]
+
+
+def _chunks(cursor: sqlite3.Cursor, size: int = 65_536) -> Iterator[_Chunk]:
+    """Stored rows (report id bytes, seen_at, lsh blob) as index arrays, ``size`` rows at a time."""
+    while rows := cursor.fetchmany(size):
+        codes = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.uint8).reshape(len(rows), LSH_BYTES)
+        yield (
+            np.array([row[0] for row in rows], dtype=f"S{ID_BYTES}"),
+            codes[:, : BANDS * 4].copy().view("<u4").astype(np.uint32),
+            codes[:, BANDS * 4 :],
+            np.fromiter((row[1] for row in rows), dtype=np.float64, count=len(rows)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,17 +288,22 @@ class DuplicateFinder:
         self._reader = sqlite3.connect(self.outbox.path, isolation_level=None, check_same_thread=False)
         self._reader.execute("PRAGMA query_only=1")
         started = time.monotonic()
-        rows = self._reader.execute(
-            "SELECT report_id, seen_at, lsh FROM (SELECT seq, report_id, seen_at, lsh FROM dedup_entries"
-            " WHERE seen_at >= ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
-            (self.clock() - self.cluster_window, self.index.capacity),
-        ).fetchall()
-        if rows:
-            codes = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.uint8).reshape(len(rows), LSH_BYTES)
-            keys = codes[:, : BANDS * 4].copy().view("<u4").astype(np.uint32)
-            times = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
-            self.index.bulk_load([r[0] for r in rows], keys, codes[:, BANDS * 4 :].copy(), times)
-        log.info("dedup index rebuilt", entries=len(rows), seconds=round(time.monotonic() - started, 3))
+        since = self.clock() - self.cluster_window
+        total = min(self.index.capacity, self._reader.execute(
+            "SELECT COUNT(*) FROM dedup_entries WHERE seen_at >= ?", (since,)).fetchone()[0])
+        if total:
+            # The newest ``total`` entries of the window, oldest first (nothing writes before intake opens).
+            first = self._reader.execute(
+                "SELECT seq FROM dedup_entries WHERE seen_at >= ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                (since, total - 1),
+            ).fetchone()[0]
+            cursor = self._reader.execute(
+                "SELECT CAST(report_id AS BLOB), seen_at, lsh FROM dedup_entries WHERE seq >= ? AND seen_at >= ?"
+                " ORDER BY seq",
+                (first, since),
+            )
+            self.index.bulk_load(_chunks(cursor), total)
+        log.info("dedup index rebuilt", entries=self.index.count, seconds=round(time.monotonic() - started, 3))
 
     def close(self) -> None:
         if self._reader is not None:
