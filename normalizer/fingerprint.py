@@ -2,12 +2,14 @@
 
 Only for comparison: the report keeps the citizen's words as sent. The comparison form drops
 what changes between two sendings of one complaint but not its meaning: case, punctuation,
-emoji, greetings and sign-offs, SMS abbreviations, email quoting and forwarding headers.
-Similarity is the Jaccard index of character 4-grams (typo tolerant), taken against the
-longer text's prefix when the shorter one looks cut at the 160-character SMS limit. Two
-texts that name different streets or different house/RT/RW numbers are never similar: a
-false merge hides a distinct complaint, so those guards come before any score.
-"""
+emoji, greetings and sign-offs, SMS abbreviations (expanded), repeated letters, email quote
+marks, forwarding banners and header lines. A forward, or a short note on a quoted complaint,
+is compared by the quoted complaint; a reply with words of its own by those words.
+Similarity is the Jaccard index of character 4-grams (typo tolerant), or the containment of
+a slightly shorter text in a longer one (a resend with a line added), or, when the shorter
+looks cut at the 160-character SMS limit, the Jaccard index against the longer one's start.
+Two texts that name different streets, villages or house/RT/RW numbers are never similar: a
+false merge hides a distinct complaint, so those guards come before any score."""
 
 from __future__ import annotations
 
