@@ -46,7 +46,6 @@ TRACKING_CODE = re.compile(r"^LPR-[2-9A-HJ-NP-Z]{8}$")
 FORM_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "application/pdf")
 TEXT_FIELDS = ("kind", "subject", "body", "name", "phone", "email", "address", "latitude", "longitude")
 CHECKBOXES = ("anonymous", "confidential")
-CONTROL_FIELDS = ("csrf_token", "submission_id", "lang", "website")
 MAX_TEXT_PART = 128 * 1024  # over any text limit of ReportRequest even in 4-byte UTF-8, so truncation is caught
 MAX_URLENCODED = 512 * 1024
 MAX_PARTS = 100
@@ -119,11 +118,18 @@ class FormChannel:
             **{"summary": [], **context},
         )
 
-    def _html(self, body: str, lang: str, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    def _html(
+        self, body: str, lang: str, status: int = 200, headers: Mapping[str, str] | None = None, *,
+        compress: bool = False,
+    ) -> web.Response:
         response = web.Response(
             text=body, status=status, content_type="text/html", charset="utf-8",
             headers={**SECURITY_HEADERS, "Content-Language": lang, "Vary": "Accept-Language", **(headers or {})},
         )
+        if compress:
+            # Only pages that echo nothing the client typed: compressing the CSRF token next to
+            # attacker-chosen text would open it to BREACH-style guessing.
+            response.enable_compression()
         return response
 
     def render_form(
@@ -131,10 +137,12 @@ class FormChannel:
         submission_id: str | None = None, headers: Mapping[str, str] | None = None,
     ) -> web.Response:
         texts = TEXTS[lang]
-        token = request.cookies.get(CSRF_COOKIE)
-        age = self.signer.csrf_age(token)
-        fresh = token is None or age is None or age > self.config.csrf_ttl / 2
-        if token is None or fresh:
+        cookie = request.cookies.get(CSRF_COOKIE)
+        age = self.signer.csrf_age(cookie)
+        # A cookie past half its life is replaced, so a form rendered now stays valid for csrf_ttl / 2 at least.
+        token = cookie if cookie is not None and age is not None and age <= self.config.csrf_ttl / 2 else None
+        fresh = token is None
+        if token is None:
             token = self.signer.new_csrf_token()
         values = dict(submission.values) if submission else {}
         values.setdefault("kind", Kind.COMPLAINT.value)
@@ -159,7 +167,7 @@ class FormChannel:
             too_many=texts["files_too_many"].format(count=self.config.max_files),
             too_big=texts["files_too_big"].format(name="{name}", size=size),
         )
-        response = self._html(body, lang, status, headers)
+        response = self._html(body, lang, status, headers, compress=submission is None)
         if fresh:
             response.set_cookie(
                 CSRF_COOKIE, token, max_age=int(self.config.csrf_ttl), path="/", httponly=True, samesite="Lax",
@@ -181,7 +189,7 @@ class FormChannel:
             "confirmation.html", lang, query, code=code if valid else None,
             form_url="/?" + urlencode({"lang": lang}),
         )
-        return self._html(body, lang, 200 if valid else 404)
+        return self._html(body, lang, 200 if valid else 404, compress=True)
 
     async def post_form(self, request: web.Request) -> web.Response:
         address = client_address(request.remote, request.headers.get("X-Forwarded-For"), self.config.trusted_proxies)

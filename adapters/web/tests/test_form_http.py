@@ -130,6 +130,12 @@ async def test_the_page_is_small_self_contained_and_locked_down(form_client: For
     assert headers["Cache-Control"] == "no-store" and headers["X-Content-Type-Options"] == "nosniff"
     cookie = headers["Set-Cookie"]
     assert cookie.startswith("lapor_csrf=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    async with http.get(base_url(gateway) + "/", headers={"Accept-Encoding": "gzip"}) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert (await response.text()).startswith("<!doctype html>")
+    # A page that echoes the citizen's input next to the token is never compressed (BREACH).
+    refused = await form_client.submit({"body": ""}, headers={"Accept-Encoding": "gzip"})
+    assert refused.status == 422 and "Content-Encoding" not in refused.headers
 
 
 async def test_confirmation_link_is_signed(form_client: FormClient, gateway):
