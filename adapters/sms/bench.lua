@@ -1,5 +1,6 @@
 -- wrk script: POST /webhooks/sms/generic, a valid token-authenticated SMS with a unique message id per
--- request (so every request is a new report, not a provider retry).
+-- request (so every request is a new report, not a provider retry). Sender and text are fixed, the same
+-- load shape as bench/lua/api.lua, so the two scenarios' ratio isolates the SMS webhook's own cost.
 --
 --   BENCH_SMS_TOKEN=<channels.sms.generic.token> wrk -t1 -c32 -d15s --latency \
 --       -s adapters/sms/bench.lua http://127.0.0.1:8080/webhooks/sms/generic
