@@ -13,6 +13,7 @@ import asyncio
 import json
 import socket
 import sqlite3
+import ssl
 import threading
 import time
 from collections.abc import Coroutine, Sequence
@@ -109,7 +110,7 @@ class ImapService:
             deadline = time.monotonic() + self.config.idle_renew
             while not self._stop.is_set() and time.monotonic() < deadline:
                 # Short checks keep stop() responsive and notice a closed connection within a second.
-                if client.idle_check(timeout=1.0):
+                if _buffered_input(client) or client.idle_check(timeout=1.0):
                     return
                 if _peer_closed(client):
                     raise ConnectionError("the IMAP server closed the connection")
@@ -201,6 +202,28 @@ class ImapService:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
 
+def _buffered_input(client: IMAPClient) -> bool:
+    """True when server lines already sit in the client's buffers.
+
+    An EXISTS that arrives together with the "+ idling" continuation is read into imaplib's
+    buffer (or the TLS layer's) and idle_check, which polls the socket, would never see it.
+    """
+    sock = client.socket()
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    reader = getattr(getattr(client, "_imap", None), "file", None)
+    if reader is None:
+        return False
+    timeout = sock.gettimeout()
+    sock.setblocking(False)  # peek must not wait for the network when the buffer is empty
+    try:
+        return bool(reader.peek(1))
+    except OSError:
+        return False
+    finally:
+        sock.settimeout(timeout)
+
+
 def _peer_closed(client: IMAPClient) -> bool:
     """True when the server has closed the TCP connection.
 
@@ -208,12 +231,16 @@ def _peer_closed(client: IMAPClient) -> bool:
     idle until the next IDLE renewal. Peeking below any TLS layer sees the FIN at once.
     """
     sock = client.socket()
+    timeout = sock.gettimeout()
+    sock.setblocking(False)  # with a timeout set, recv would first wait up to that long for data
     try:
-        return socket.socket.recv(sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        return socket.socket.recv(sock, 1, socket.MSG_PEEK) == b""
     except BlockingIOError:
         return False
     except OSError:
         return True
+    finally:
+        sock.settimeout(timeout)
 
 
 def _close(client: IMAPClient) -> None:
