@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlencode
 
 import aiohttp
@@ -176,3 +177,29 @@ async def test_rate_limit_refuses_with_retry_after_and_keeps_input(make_gateway,
     assert limited.value("body") == TYPED["body"]
     await queue_reader.take(2)
     assert gateway.outbox.status().total == 2
+
+
+async def test_outbox_down_is_a_503_with_the_input_kept(form_client: FormClient, gateway):
+    await gateway.outbox.close()
+    answer = await form_client.submit(TYPED)
+    assert answer.status == 503
+    assert any("belum tersimpan" in item for item in answer.summary())
+    assert answer.value("body") == TYPED["body"]
+
+
+async def test_csrf_token_expires_and_is_renewed_before(make_gateway):
+    gateway = await make_gateway(channels={"web": {"csrf_ttl": 2}})
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        form = FormClient(session, base_url(gateway))
+        await form.open()
+        first = form.hidden["csrf_token"]
+        await asyncio.sleep(1.2)  # past half its life: the next render gets a new cookie
+        await form.open()
+        assert form.hidden["csrf_token"] != first
+        stale = await form.submit({"body": "laporan lama"}, override={"csrf_token": first})
+        assert stale.status == 403  # the old token no longer matches the cookie
+        await asyncio.sleep(2.1)
+        expired = await form.submit({"body": "laporan lama"})
+        assert expired.status == 403 and expired.value("body") == "laporan lama"
+        assert (await form.submit({"body": "laporan lama"})).status == 303  # the re-rendered form works
+    assert gateway.outbox.status().total == 1
