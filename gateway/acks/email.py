@@ -12,7 +12,7 @@ import smtplib
 import sqlite3
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
-from email.policy import SMTP, default
+from email.policy import SMTP
 from email.utils import formatdate
 
 import aiohttp
@@ -47,9 +47,9 @@ def reply_refusal(headers: Message) -> str | None:
 
 
 def _header_block(data: bytes) -> Message:
-    """The headers only (a 25 MB message is not parsed in the commit transaction)."""
+    """The headers only, compat32 (no structured header objects): this runs in the commit transaction."""
     ends = [index for index in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if index >= 0]
-    return BytesHeaderParser(policy=default).parsebytes(data[: min(ends) + 2] if ends else data)
+    return BytesHeaderParser().parsebytes(data[: min(ends) + 2] if ends else data)
 
 
 def _message_id(value: str | None) -> str | None:

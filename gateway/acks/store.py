@@ -11,6 +11,7 @@ from typing import Any
 from gateway.outbox import Outbox
 
 PENDING, SENT, FAILED, SKIPPED = 0, 1, 2, 3
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: this runs for every report
 STATE_NAMES = {PENDING: "pending", SENT: "sent", FAILED: "failed", SKIPPED: "skipped"}
 
 SCHEMA = (
@@ -66,7 +67,7 @@ def insert(
     conn.execute(
         "INSERT OR IGNORE INTO acks (report_id, channel, provider, recipient, inputs, idempotency_key, state,"
         " next_attempt_at, created_at, last_error) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (report_id, channel, provider, recipient, json.dumps(inputs, separators=(",", ":")), f"ack-{report_id}",
+        (report_id, channel, provider, recipient, _COMPACT_JSON.encode(inputs), f"ack-{report_id}",
          state, now, now, reason),
     )
 

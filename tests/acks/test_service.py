@@ -108,4 +108,4 @@ async def test_a_restart_sends_what_the_last_run_could_not(ack_gateway, provider
     assert accepted.tracking_code in got.text
     await asyncio.sleep(0.5)
     assert len(providers.routes("vonage")) == 1
-    assert ack_rows(second)[0]["state"] == 1
+    await eventually(lambda: ack_rows(second)[0]["state"] == 1, what="the row marked sent")
