@@ -238,3 +238,17 @@ async def test_polling_with_processed_folder_moves_after_commit(
     await eventually(moved, what="messages moved to the processed folder")
     assert sorted((await mailbox.message_ids("Diproses")).values()) == [f"poll{i}@example.net" for i in range(3)]
     assert len(email_reports(gateway)) == 3
+
+
+async def test_oversized_message_is_quarantined_with_headers_only_and_does_not_block(
+    make_gateway, dovecot: Dovecot, mailbox: Mailbox, queue_reader: QueueReader
+) -> None:
+    gateway = await make_gateway(channels=imap_channel(dovecot, max_message_bytes=4096))
+    big = simple("big@example.net", body="Foto terlampir.\n" * 2000)
+    await mailbox.append([big, simple("small@example.net")])
+    await queue_reader.take(1)
+    await eventually(lambda: _all_seen(mailbox), what="both flagged")
+    assert email_reports(gateway) == ["small@example.net"]
+    [(key, reason, raw)] = outbox_rows(gateway, "SELECT message_key, reason, raw FROM email_quarantine")
+    assert (key, reason) == ("big@example.net", "too_large")
+    assert bytes(raw).endswith(b"\r\n\r\n") and b"Foto terlampir" not in bytes(raw)  # the header block only
