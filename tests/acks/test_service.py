@@ -109,3 +109,20 @@ async def test_a_restart_sends_what_the_last_run_could_not(ack_gateway, provider
     await asyncio.sleep(0.5)
     assert len(providers.routes("vonage")) == 1
     await eventually(lambda: ack_rows(second)[0]["state"] == 1, what="the row marked sent")
+
+
+def test_pending_lookups_stay_on_the_partial_index():
+    """A year of sent acknowledgements must not make each scan slower: the reads use acks_due."""
+    import sqlite3
+
+    from gateway.acks import store
+
+    conn = sqlite3.connect(":memory:")
+    store.create_schema(conn)
+    conn.executemany("INSERT INTO acks (report_id, channel, provider, inputs, idempotency_key, state,"
+                     " next_attempt_at, created_at) VALUES (?, 'sms', 'twilio', '{}', ?, ?, 0, 0)",
+                     [(f"r{i}", f"ack-r{i}", store.SENT if i % 100 else store.PENDING) for i in range(20000)])
+    conn.execute("ANALYZE")
+    for sql, args in ((store.DUE_SQL, (1.0, 10)), (store.NEXT_DUE_SQL, (1.0,)), (store.PENDING_SQL, ())):
+        plan = " ".join(str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+        assert "acks_due" in plan, plan
