@@ -92,17 +92,27 @@ def operation(provider: Provider, method: str) -> dict[str, Any]:
         "summary": provider.summary,
         "operationId": f"smsWebhook{provider.name.capitalize()}{method.capitalize()}",
         "tags": ["sms"],
+        "parameters": [provider.auth],
         "responses": {**provider.responses(), **error_responses(400, 403, 413, 415, 422, 503)},
     }
-    if method == "POST":
-        operation["requestBody"] = {
-            "required": True,
-            "content": {
-                "application/x-www-form-urlencoded": {"schema": {"type": "object", "additionalProperties": True}},
-                **({"application/json": {"schema": {"type": "object", "additionalProperties": True}}}
-                   if provider.name in ("vonage", "generic") else {}),
-            },
-        }
+    if method == "GET":
+        operation["parameters"] = [provider.auth, *(
+            {"name": name, "in": "query", "required": name in provider.required_fields,
+             "schema": {"type": "string"}, "description": description}
+            for name, description in provider.fields.items() if name != provider.auth["name"]
+        )]
+        return operation
+    schema = {
+        "type": "object",
+        "properties": {name: {"type": "string", "description": description}
+                       for name, description in provider.fields.items()},
+        "required": [name for name in provider.required_fields if name in provider.fields],
+        "additionalProperties": True,
+    }
+    content_types = ["application/x-www-form-urlencoded"]
+    if provider.name in ("vonage", "generic"):
+        content_types.append("application/json")
+    operation["requestBody"] = {"required": True, "content": {kind: {"schema": schema} for kind in content_types}}
     return operation
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import binascii
 import codecs
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from urllib.parse import unquote_to_bytes
 
 import structlog
@@ -205,6 +205,17 @@ class Provider(Protocol):
     methods: tuple[str, ...]
     summary: str
 
+    @property
+    def fields(self) -> Mapping[str, str]:
+        """The message fields it reads, with their meaning (for /openapi.json)."""
+
+    @property
+    def required_fields(self) -> tuple[str, ...]: ...
+
+    @property
+    def auth(self) -> Mapping[str, Any]:
+        """The OpenAPI parameter that authenticates it."""
+
     def verify(self, request: WebhookRequest) -> None:
         """Raise Forbidden unless the request provably comes from the provider."""
 
@@ -245,6 +256,11 @@ def check_token(request: WebhookRequest, expected: str) -> None:
 
 class TokenProvider:
     """A provider that proves itself with a shared token (Kannel, generic): the part they share."""
+
+    auth: ClassVar[dict[str, Any]] = {
+        "name": "token", "in": "query", "required": False, "schema": {"type": "string"},
+        "description": "The shared token (channels.sms.<provider>.token); or send Authorization: Bearer <token>.",
+    }
 
     def __init__(self, config: TokenProviderConfig) -> None:
         self.token = config.token

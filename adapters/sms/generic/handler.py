@@ -8,7 +8,7 @@ Authenticated by a shared token: ``token`` query parameter or ``Authorization: B
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -38,6 +38,12 @@ class Generic(TokenProvider):
     name = "generic"
     methods: tuple[str, ...] = ("GET", "POST")
     summary = "Any SMS gateway (GET query, form POST or JSON; token as `token` parameter or Bearer)"
+    fields: ClassVar[dict[str, str]] = {
+        "from": "Sender, as the gateway has it", "to": "The number or short code texted",
+        "text": "The message text", "id": "The gateway's message id (its retries must repeat it)",
+        "coding": "ucs2 when text is UTF-16BE written as hex", "concat-ref": "Long SMS: shared reference",
+        "concat-total": "Long SMS: number of parts", "concat-part": "Long SMS: this part's number (from 1)"}
+    required_fields: ClassVar[tuple[str, ...]] = ("from",)
 
     def parse(self, request: WebhookRequest) -> InboundSms:
         params = request.params

@@ -7,7 +7,7 @@ Configure Kannel with, e.g.:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -21,6 +21,11 @@ class Kannel(TokenProvider):
     name = "kannel"
     methods: tuple[str, ...] = ("GET", "POST")
     summary = "Kannel sms-service (get-url query or form POST; token as `token` parameter or Bearer)"
+    fields: ClassVar[dict[str, str]] = {
+        "sender": "%p, the sender", "to": "%P, the number or short code texted", "text": "%a, the text",
+        "message": "The text, when the get-url names it so", "id": "%I, Kannel's message id",
+        "coding": "%c (2: UCS-2)", "charset": "%C, the text's charset (e.g. UTF-16BE)"}
+    required_fields: ClassVar[tuple[str, ...]] = ("sender",)
 
     def parse(self, request: WebhookRequest) -> InboundSms:
         params = request.params

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from openapi_spec_validator import validate
+
 from adapters.sms.tests.support import KANNEL_TOKEN, sms_config
 from tests.conftest import base_url
+
+ROOT = Path(__file__).parents[3]
 
 
 async def test_every_provider_route_is_documented_with_its_errors(make_gateway, http):
     gateway = await make_gateway(**sms_config())
     async with http.get(base_url(gateway) + "/openapi.json") as response:
-        paths = (await response.json())["paths"]
+        document = await response.json()
+    validate(document)
+    paths = document["paths"]
     methods = {provider: sorted(paths[f"/webhooks/sms/{provider}"]) for provider in
                ("twilio", "vonage", "kannel", "generic")}
     assert methods == {"twilio": ["get", "post"], "vonage": ["get", "post"], "kannel": ["get", "post"],
@@ -31,3 +42,24 @@ async def test_only_configured_providers_are_routed(make_gateway, http, queue_re
         assert r.status == 200  # an empty SMS is still what a citizen sent: stored, not retried forever
     [message] = await queue_reader.take(1)
     assert message.routing_key == "report.unassigned.complaint.sms"
+
+
+async def test_fuzzed_sms_requests_never_get_a_server_error(make_gateway, http):
+    config = sms_config()
+    config["channels"]["sms"]["generic"] = {"token": KANNEL_TOKEN}  # one header authenticates both token providers
+    gateway = await make_gateway(**config)
+    url = base_url(gateway)
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("schemathesis")), "run", f"{url}/openapi.json",
+        "--include-path-regex", "^/webhooks/sms/", "--checks", "not_a_server_error", "--max-examples", "40",
+        "-H", f"Authorization: Bearer {KANNEL_TOKEN}", "--request-timeout", "10", "--generation-deterministic",
+        "--no-color",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ROOT,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=240)
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text[-4000:]
+    assert "Server error" not in text
+    async with http.get(f"{url}/healthz") as response:
+        assert response.status == 200

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
@@ -59,6 +59,14 @@ class Twilio:
     name = "twilio"
     methods: tuple[str, ...] = ("GET", "POST")
     summary = "Twilio inbound SMS (form POST or GET, X-Twilio-Signature over http.public_url + path)"
+    fields: ClassVar[dict[str, str]] = {
+        "MessageSid": "Twilio's message id (its retries repeat it)", "From": "Sender, E.164",
+        "To": "The number or short code texted", "Body": "The message text"}
+    required_fields: ClassVar[tuple[str, ...]] = ("MessageSid", "From")
+    auth: ClassVar[dict[str, Any]] = {
+        "name": "X-Twilio-Signature", "in": "header", "required": True, "schema": {"type": "string"},
+        "description": "base64 HMAC-SHA1 over http.public_url + path and query (+ the sorted form fields)",
+    }
 
     def __init__(self, config: TwilioConfig, public_url: str | None) -> None:
         self.auth_token = config.auth_token

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -39,6 +39,16 @@ class Vonage:
     name = "vonage"
     methods: tuple[str, ...] = ("GET", "POST")
     summary = "Vonage inbound SMS (GET query, POST form or JSON; signed with `sig`)"
+    fields: ClassVar[dict[str, str]] = {
+        "messageId": "Vonage's message id (its retries repeat it)", "msisdn": "Sender, international",
+        "to": "The number or short code texted", "text": "The message text",
+        "concat-ref": "Long SMS: the parts' shared reference", "concat-total": "Long SMS: number of parts",
+        "concat-part": "Long SMS: this part's number (from 1)", "timestamp": "Signed-webhook time"}
+    required_fields: ClassVar[tuple[str, ...]] = ("messageId", "msisdn", "sig")
+    auth: ClassVar[dict[str, Any]] = {
+        "name": "sig", "in": "query", "required": False, "schema": {"type": "string"},
+        "description": "Signature (channels.sms.vonage.signature_method); a field of the body in a POST",
+    }
 
     def __init__(self, config: VonageConfig) -> None:
         self.secret = config.signature_secret
