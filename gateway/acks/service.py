@@ -173,26 +173,26 @@ class AckService:
         bound = log.bind(report_id=row.report_id, channel=row.channel, provider=row.provider,
                          attempt=row.attempts + 1)
         inputs = row.inputs
-        text, subject = render(self.config, inputs.get("language"), str(inputs["template"]),
-                               str(inputs["tracking_code"]))
-        sender = self._sender(row.channel, row.provider)
         try:
+            sender = self._sender(row.channel, row.provider)
             if sender is None:
                 raise SendFailed("no sender configured any more", permanent=True)
+            code = str(inputs["tracking_code"])
+            text, subject = render(self.config, inputs.get("language"), str(inputs["template"]), code)
             reference = await sender.send(self._http, AckMessage(
-                row.report_id, row.channel, row.provider, inputs.get("fields", {}), text, subject,
-                str(inputs["tracking_code"]), row.idempotency_key,
+                row.report_id, row.channel, row.provider, inputs.get("fields", {}), text, subject, code,
+                row.idempotency_key,
             ))
         except SendFailed as failure:
             await self._failed(row, failure, bound)
             return
-        except Exception as error:  # a sender bug must not kill the loop; the row is retried, then given up
+        except Exception as error:  # a bug must not kill the loop or spin on one row: retried, then given up
             bound.exception("acknowledgement sender crashed")
             await self._failed(row, SendFailed(f"{type(error).__name__}", permanent=False), bound)
             return
         await self._record(lambda conn: store.mark_sent(conn, row.report_id, reference))
         self.metrics.acks_sent.labels(row.channel).inc()
-        bound.info("acknowledgement sent", template=inputs["template"])
+        bound.info("acknowledgement sent", template=inputs.get("template"))
 
     async def _failed(self, row: store.AckRow, failure: SendFailed, bound: structlog.BoundLogger) -> None:
         attempts = row.attempts + 1
@@ -202,7 +202,7 @@ class AckService:
             self.metrics.acks_failed.labels(row.channel, reason).inc()
             bound.error("acknowledgement failed for good", reason=reason, error=failure.reason)
             return
-        delay = min(self.config.retry_max, self.config.retry_initial * 2 ** (attempts - 1))
+        delay = min(self.config.retry_max, self.config.retry_initial * 2 ** min(attempts - 1, 32))
         delay *= random.uniform(0.8, 1.2)  # spread a provider outage's retries out
         if failure.retry_after is not None:
             delay = max(delay, min(failure.retry_after, self.config.retry_max))
@@ -215,5 +215,7 @@ class AckService:
         try:
             await self.outbox.transact(update)
         except (OutboxUnavailable, sqlite3.Error) as error:
-            # The row stays as it was: pending rows are tried again (a repeat beats silence).
+            # The row stays as it was: pending rows are tried again (a repeat beats silence). The pause
+            # keeps this send's slot taken, so a broken outbox is not hammered with the same row.
             log.error("acknowledgement state not recorded", error=str(error))
+            await asyncio.sleep(self.config.retry_initial)

@@ -126,3 +126,21 @@ def test_pending_lookups_stay_on_the_partial_index():
     for sql, args in ((store.DUE_SQL, (1.0, 10)), (store.NEXT_DUE_SQL, (1.0,)), (store.PENDING_SQL, ())):
         plan = " ".join(str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
         assert "acks_due" in plan, plan
+
+
+async def test_a_row_the_sender_cannot_handle_is_given_up_not_spun_on(ack_gateway, providers, http):
+    gateway = await ack_gateway(acks={"max_attempts": 3})
+    from gateway.acks import store
+
+    def broken(conn):  # e.g. written by an older version without the addressing fields
+        store.insert(conn, report_id="01M85B0000000000000000000Z", channel="telegram", provider="bot_api",
+                     recipient="5550001", inputs={"template": "received", "tracking_code": "LPR-23456789"},
+                     state=store.PENDING)
+
+    await gateway.outbox.transact(broken)
+    gateway.context.services[-1]._wake.set()
+    [row] = await eventually(lambda: [r for r in ack_rows(gateway) if r["state"] == 2], what="the row given up")
+    assert (row["attempts"], row["last_error"]) == (3, "KeyError")
+    assert providers.attempts == {}
+    await gateway.intake.accept(CASES["telegram"].raw("Setelah itu laporan biasa tetap terkirim"))
+    await eventually(lambda: providers.routes("telegram"), what="the next acknowledgement")
