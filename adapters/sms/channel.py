@@ -49,10 +49,8 @@ class SmsIntake:
         try:
             if sms.concat is not None:
                 concat = sms.concat
-                # Without a provider id a part is known by its place, which is what a retry repeats.
-                part_id = sms.message_id or f"{sms.sender}/{concat.ref}/{concat.total}/{concat.number}"
-                part = Part(provider, inbound_address, sms.sender, concat.ref, concat.total, concat.number, part_id,
-                            sms.text, datetime.now(UTC), sms.raw, sms.raw_content_type)
+                part = Part(provider, inbound_address, sms.sender, concat.ref, concat.total, concat.number,
+                            sms.message_id, sms.text, datetime.now(UTC), sms.raw, sms.raw_content_type)
                 assembled = await self.assembler.add(part)
                 if assembled is None:
                     return Outcome("part_stored")

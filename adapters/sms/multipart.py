@@ -73,7 +73,11 @@ class Part:
     ref: str
     total: int
     number: int
-    part_id: str  # the provider's message id of this part, else derived from its position
+    # The provider's message id of this part. Without one, a part is a repeat only while its group is
+    # open (same number): remembering "sender/ref/number" after the group closed would swallow the next
+    # message that happens to reuse the ref (refs are 8-bit, often random), and losing it is worse
+    # than publishing a retried fragment twice.
+    part_id: str | None
     text: str
     received_at: datetime
     raw: bytes
@@ -156,15 +160,15 @@ def _insert_part(conn: sqlite3.Connection, part: Part, group_id: str) -> None:
     conn.execute(
         "INSERT INTO sms_concat_parts (provider, inbound_address, part_id, group_id, number, text, received_at,"
         " raw, raw_content_type) VALUES (?,?,?,?,?,?,?,?,?)",
-        (part.provider, part.inbound_address, part.part_id, group_id, part.number, part.text,
-         part.received_at.timestamp(), part.raw, part.raw_content_type),
+        (part.provider, part.inbound_address, part.part_id or f"unnamed:{new_report_id()}", group_id, part.number,
+         part.text, part.received_at.timestamp(), part.raw, part.raw_content_type),
     )
 
 
 def _place(conn: sqlite3.Connection, part: Part, timeout: float) -> _Repeat | _Stored | _Complete:
     """Decide, atomically in the writer, what an arriving part is: a repeat, stored, or the last one."""
     create_schema(conn)
-    if conn.execute(
+    if part.part_id is not None and conn.execute(
         "SELECT 1 FROM sms_concat_parts WHERE provider=? AND inbound_address=? AND part_id=?",
         (part.provider, part.inbound_address, part.part_id),
     ).fetchone():
@@ -217,8 +221,8 @@ def _closer(group: Group, incoming: Part | None) -> Callable[[sqlite3.Connection
 def assembled_message(group: Group, incoming: Part | None) -> RawMessage:
     parts = list(group.parts)
     if incoming is not None:
-        parts.append(StoredPart(incoming.part_id, incoming.number, incoming.text, incoming.received_at.timestamp(),
-                                incoming.raw, incoming.raw_content_type))
+        parts.append(StoredPart(incoming.part_id or "", incoming.number, incoming.text,
+                                incoming.received_at.timestamp(), incoming.raw, incoming.raw_content_type))
     parts.sort(key=lambda stored: stored.number)
     archive = [
         {"part": stored.number, "id": stored.part_id, "content_type": stored.raw_content_type,

@@ -7,7 +7,14 @@ import json
 from urllib.parse import urlencode
 
 from adapters.sms.multipart import assemble_text
-from adapters.sms.tests.support import open_groups, sms_config, stored_parts, stored_reports, vonage_signed
+from adapters.sms.tests.support import (
+    GENERIC_TOKEN,
+    open_groups,
+    sms_config,
+    stored_parts,
+    stored_reports,
+    vonage_signed,
+)
 from gateway.outbox import OutboxUnavailable
 from tests.conftest import base_url
 
@@ -131,3 +138,22 @@ async def test_last_part_and_report_commit_together_or_not_at_all(make_gateway, 
     [message] = await queue_reader.take(1)
     assert json.loads(message.body)["body"] == (TEXT[1] + TEXT[2]).strip()
     assert (stored_parts(gateway), open_groups(gateway), stored_reports(gateway)) == (2, 0, 1)
+
+
+async def test_parts_without_ids_and_a_reused_ref_are_not_swallowed(make_gateway, http, queue_reader):
+    gateway = await make_gateway(**sms_config())
+
+    async def generic(number: int, text: str) -> str:
+        payload = {"from": "081234567890", "text": text, "concat-ref": "9", "concat-total": "2",
+                   "concat-part": str(number)}  # no id: this gateway gives none
+        async with http.post(base_url(gateway) + "/webhooks/sms/generic", json=payload,
+                             headers={"Authorization": f"Bearer {GENERIC_TOKEN}"}) as response:
+            assert response.status == 200
+            return str((await response.json())["status"])
+
+    assert [await generic(1, "Pertama "), await generic(1, "Pertama "), await generic(2, "selesai")] == [
+        "part_stored", "part_stored", "accepted"]
+    # a later long message from the same phone that happens to reuse ref 9
+    assert [await generic(2, "juga"), await generic(1, "Kedua ")] == ["part_stored", "accepted"]
+    await queue_reader.take(2)
+    assert [report["body"] for report in queue_reader.bodies()] == ["Pertama selesai", "Kedua juga"]
