@@ -134,6 +134,18 @@ async def test_get_webhook_is_signed_over_its_url(make_gateway, http, queue_read
     assert json.loads(message.body)["body"] == "Lampu+mati & gelap"
 
 
+async def test_without_public_url_the_request_url_is_what_was_signed(make_gateway, http, queue_reader):
+    gateway = await make_gateway(**sms_config(public_url=None))
+    params = twilio(MessageSid="SMdirect", From="+6281234567890", Body="Langsung tanpa proxy")
+    body, headers = form(params)
+    signed = twilio_headers(PATH, params, url=base_url(gateway) + PATH)
+    async with http.post(base_url(gateway) + PATH, data=body, headers=headers | signed) as response:
+        assert response.status == 200
+    async with http.post(base_url(gateway) + PATH, data=body, headers=headers | twilio_headers(PATH, params)) as r:
+        assert r.status == 403  # signed for the public URL, which this deployment does not have
+    await queue_reader.take(1)
+
+
 GOOD = twilio(MessageSid="SMbad", From="+6281234567890", Body="Jalan berlubang")
 
 
@@ -152,3 +164,5 @@ async def test_bad_signature_is_403_and_nothing_stored(make_gateway, http, queue
         assert (await response.json())["error"] == "forbidden"
     assert stored_reports(gateway) == 0
     assert await nothing_published(queue_reader)
+    async with http.get(base_url(gateway) + "/metrics") as response:
+        assert 'lapor_requests_rejected_total{channel="sms",reason="signature"} 1.0' in await response.text()
