@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
 from aiohttp import web
 
 from adapters.sms.generic.handler import Generic
@@ -13,14 +12,12 @@ from adapters.sms.kannel.handler import Kannel
 from adapters.sms.multipart import ConcatAssembler, Part
 from adapters.sms.twilio.handler import Twilio
 from adapters.sms.vonage.handler import Vonage
-from adapters.sms.webhook import Forbidden, InboundSms, Outcome, Provider, WebhookRequest, refuse
+from adapters.sms.webhook import InboundSms, Outcome, Provider, WebhookRequest, refuse
 from gateway.config import SmsChannelConfig
 from gateway.context import ChannelContext
-from gateway.http import RequestError, error_responses
+from gateway.http import Handler, RequestError, error_responses
 from gateway.outbox import OutboxUnavailable
 from schemas import Channel, RawMessage, Sender
-
-log = structlog.get_logger("sms")
 
 
 def providers(config: SmsChannelConfig, public_url: str | None) -> list[Provider]:
@@ -71,15 +68,16 @@ class SmsIntake:
         return Outcome("duplicate" if accepted.duplicate else "accepted", accepted.id, accepted.tracking_code)
 
 
-def route(provider: Provider, sms_intake: SmsIntake, context: ChannelContext) -> Any:
+def route(provider: Provider, sms_intake: SmsIntake, context: ChannelContext) -> Handler:
     async def handle(request: web.Request) -> web.Response:
-        hook = await WebhookRequest.read(request)
         try:
+            hook = await WebhookRequest.read(request)
             provider.verify(hook)
-        except Forbidden as error:
+            sms = provider.parse(hook)
+        except RequestError as error:
             refuse(context.metrics, provider.name, error)
             raise
-        outcome = await sms_intake.receive(provider.name, provider.parse(hook))
+        outcome = await sms_intake.receive(provider.name, sms)
         return provider.answer(outcome)
 
     return handle

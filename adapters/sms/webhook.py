@@ -236,9 +236,14 @@ class Forbidden(RequestError):
         self.reason = reason
 
 
-def refuse(metrics: Metrics, provider: str, error: Forbidden) -> None:
-    metrics.rejected.labels("sms", "signature").inc()
-    log.warning("sms webhook refused", provider=provider, reason=error.reason)
+def refuse(metrics: Metrics, provider: str, error: RequestError) -> None:
+    """Count and log a refused webhook: what was wrong, never the body (it holds a citizen's words)."""
+    if isinstance(error, Forbidden):
+        metrics.rejected.labels("sms", "signature").inc()
+        log.warning("sms webhook refused", provider=provider, reason=error.reason)
+    else:
+        metrics.rejected.labels("sms", error.code).inc()
+        log.info("sms webhook refused", provider=provider, status=error.status, error=error.code, field=error.field)
 
 
 def check_token(request: WebhookRequest, expected: str) -> None:
