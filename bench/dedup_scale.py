@@ -35,7 +35,7 @@ from gateway.dedup import DuplicateFinder, create_tables, lsh_code, pack_lsh, si
 from gateway.ids import new_report_id
 from gateway.outbox import Outbox
 from normalizer.draft import Draft
-from normalizer.fingerprint import comparison_tokens
+from normalizer.fingerprint import comparison_tokens, fingerprint_of
 from schemas import Channel
 from tests.dedup.build_pairs import PROBLEMS, SMS_ABBREVIATIONS, TEMPLATES, abbreviate, typo
 
@@ -91,14 +91,15 @@ def build(path: Path, entries: int, now: float, seed: int) -> list[tuple[str, st
         keys, low = lsh_code(signature(" ".join(tokens)))
         report_id = new_report_id()
         seen = now - 2 * 86_400 + index * (2 * 86_400 / entries)  # oldest first, all inside the windows
-        batch.append((report_id, f"tel:{phone}", seen, report_id, len(body), " ".join(tokens), pack_lsh(keys, low)))
+        batch.append((report_id, f"tel:{phone}", seen, report_id, fingerprint_of(tokens), len(body), " ".join(tokens),
+                      pack_lsh(keys, low)))
         aliases.append((f"tel:{phone}", f"tel:{phone}"))
         if rng.random() < 2000 / entries:
             sample.append((report_id, phone, body))
         if len(batch) == 20_000 or index == entries - 1:
             conn.execute("BEGIN")
-            conn.executemany("INSERT INTO dedup_entries (report_id, identity, seen_at, cluster, raw_len, text, lsh)"
-                             " VALUES (?,?,?,?,?,?,?)", batch)
+            conn.executemany("INSERT INTO dedup_entries (report_id, identity, seen_at, cluster, digest, raw_len, text,"
+                             " lsh) VALUES (?,?,?,?,?,?,?,?)", batch)
             conn.executemany("INSERT OR IGNORE INTO dedup_alias (alias, person) VALUES (?,?)", aliases)
             conn.execute("COMMIT")
             batch.clear()

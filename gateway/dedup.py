@@ -22,8 +22,10 @@ On start the index is rebuilt from the store for ``dedup.cluster_window``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -66,6 +68,7 @@ CREATE TABLE IF NOT EXISTS dedup_entries (
     identity TEXT,
     seen_at REAL NOT NULL,
     cluster TEXT NOT NULL,
+    digest TEXT NOT NULL,
     raw_len INTEGER NOT NULL,
     text TEXT NOT NULL,
     lsh BLOB NOT NULL
@@ -88,7 +91,8 @@ LSH_BYTES = BANDS * 4 + PERMUTATIONS  # band keys (uint32) + low byte of each mi
 
 U32 = npt.NDArray[np.uint32]
 U8 = npt.NDArray[np.uint8]
-_Chunk = tuple[npt.NDArray[np.bytes_], U32, U8, npt.NDArray[np.float64]]  # ids, band keys, low bytes, times
+# ids, clusters, digests, band keys, low bytes, times
+_Chunk = tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bytes_], npt.NDArray[np.uint64], U32, U8, npt.NDArray[np.float64]]
 
 
 def signature(text: str) -> U32:
@@ -101,7 +105,8 @@ def signature(text: str) -> U32:
     if data.size < 4:
         data = np.concatenate([data, np.zeros(4 - data.size, dtype=np.uint8)])
     wide = data.astype(np.uint64)
-    grams = np.unique((wide[:-3] << _B24) | (wide[1:-2] << _B16) | (wide[2:-1] << _B8) | wide[3:])
+    # No np.unique: a repeated 4-gram cannot change a minimum, and unique costs more than the rest.
+    grams = (wide[:-3] << _B24) | (wide[1:-2] << _B16) | (wide[2:-1] << _B8) | wide[3:]
     with np.errstate(over="ignore"):
         mixed = (grams[:, None] * _A + _B) >> _SHIFT
     result: U32 = mixed.min(axis=0).astype(np.uint32)
@@ -130,33 +135,39 @@ def estimate(matches: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
 class ClusterIndex:
     """LSH over the last ``capacity`` entries, in preallocated arrays (a ring; chains newest first).
 
-    ``heads[band, key & mask]`` holds 1 + the sequence number of the newest entry in that
-    bucket, ``links[band, slot]`` the next older one. Unrelated keys sharing a bucket only
-    add candidates, which the signature estimate then drops. Memory is fixed by capacity.
+    ``heads[band * buckets + key & mask]`` holds 1 + the sequence number of the newest entry in
+    that bucket, ``links[band * capacity + slot]`` the next older one. Unrelated keys sharing a
+    bucket only add candidates, which the signature estimate then drops. Memory is fixed by
+    capacity. The chains are ``array.array``: walking them reads single integers, which a plain
+    array serves several times faster than numpy; int32 holds 2**31 inserts, far beyond what one
+    process lifetime receives.
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.mask = (1 << max(10, (capacity - 1).bit_length())) - 1
-        # np.zeros maps lazily: the resident size grows with use, up to the bound. int32 pointers
-        # halve it and hold 2**31 inserts, far beyond what one process lifetime receives.
-        self.heads = np.zeros((BANDS, self.mask + 1), dtype=np.int32)
-        self.links = np.zeros((BANDS, capacity), dtype=np.int32)
+        self.buckets = 1 << max(10, (capacity - 1).bit_length())
+        self.mask = self.buckets - 1
+        self.heads = array("i", bytes(4 * BANDS * self.buckets))
+        self.links = array("i", bytes(4 * BANDS * capacity))
+        self.times = array("d", bytes(8 * capacity))
         self.low = np.zeros((capacity, PERMUTATIONS), dtype=np.uint8)
-        self.times = np.zeros(capacity, dtype=np.float64)
         self.ids = np.zeros(capacity, dtype=f"S{ID_BYTES}")
+        self.clusters = np.zeros(capacity, dtype=f"S{ID_BYTES}")
+        self.prints = np.zeros(capacity, dtype=np.uint64)  # the comparison text's digest: equal text, no lookup
         self.count = 0  # entries ever inserted; entry n lives in slot n % capacity
-        self._bands = np.arange(BANDS)
 
-    def insert(self, report_id: str, keys: U32, low: U8, at: float) -> None:
+    def insert(self, report_id: str, cluster: str, digest: int, keys: U32, low: U8, at: float) -> None:
         seq = self.count
         slot = seq % self.capacity
-        buckets = keys.astype(np.int64) & self.mask
-        self.links[self._bands, slot] = self.heads[self._bands, buckets]
-        self.heads[self._bands, buckets] = seq + 1
+        for band, key in enumerate(keys.tolist()):
+            head = band * self.buckets + (key & self.mask)
+            self.links[band * self.capacity + slot] = self.heads[head]
+            self.heads[head] = seq + 1
         self.low[slot] = low
         self.times[slot] = at
         self.ids[slot] = report_id.encode()
+        self.clusters[slot] = cluster.encode()
+        self.prints[slot] = digest
         self.count = seq + 1
 
     def bulk_load(self, chunks: Iterable[_Chunk], total: int) -> None:
@@ -168,16 +179,21 @@ class ClusterIndex:
         if self.count or total > self.capacity:
             raise ValueError("bulk_load fills an empty index up to its capacity")
         keys = np.empty((total, BANDS), dtype=np.uint32)
+        times = np.zeros(self.capacity, dtype=np.float64)
         n = 0
-        for ids, chunk_keys, low, times in chunks:
+        for ids, clusters, prints, chunk_keys, low, chunk_times in chunks:
             end = n + len(ids)
             if end > total:
                 raise ValueError("more entries than announced")
-            self.ids[n:end], keys[n:end], self.low[n:end], self.times[n:end] = ids, chunk_keys, low, times
+            self.ids[n:end], self.clusters[n:end], self.prints[n:end] = ids, clusters, prints
+            keys[n:end], self.low[n:end], times[n:end] = chunk_keys, low, chunk_times
             n = end
         if n == 0:
             return
         keys = keys[:n]
+        self.heads, self.links = array("i"), array("i")  # free the empty ones before building the full ones
+        heads = np.zeros((BANDS, self.buckets), dtype=np.int32)
+        links = np.zeros((BANDS, self.capacity), dtype=np.int32)
         seqs = np.arange(n, dtype=np.int64)
         for band in range(BANDS):
             buckets = keys[:, band].astype(np.int64) & self.mask
@@ -188,45 +204,60 @@ class ClusterIndex:
             same[1:] = ordered[1:] == ordered[:-1]
             previous = np.zeros(n, dtype=np.int64)
             previous[1:] = np.where(same[1:], seqs[order][:-1] + 1, 0)
-            self.links[band, order] = previous
+            links[band, order] = previous
             last = np.ones(n, dtype=bool)
             last[:-1] = ~same[1:]
-            self.heads[band, ordered[last]] = seqs[order][last] + 1
+            heads[band, ordered[last]] = seqs[order][last] + 1
+        self.heads.frombytes(heads.data.cast("B"))
+        del heads
+        self.links.frombytes(links.data.cast("B"))
+        self.times = array("d")
+        self.times.frombytes(times.data.cast("B"))
         self.count = n
 
-    def candidates(self, keys: U32, low: U8, since: float, limit: int) -> list[tuple[str, float]]:
-        """Up to ``limit`` (report id, estimated similarity), best first, newer than ``since``."""
+    def candidates(self, keys: U32, low: U8, since: float, limit: int) -> list[Candidate]:
+        """Up to ``limit`` entries sharing a band with ``keys``, newer than ``since``, best estimate first."""
         oldest = self.count - self.capacity  # entries before this were overwritten
+        heads, links, times, capacity, buckets = self.heads, self.links, self.times, self.capacity, self.buckets
         found: set[int] = set()
-        buckets = (keys.astype(np.int64) & self.mask).tolist()
-        times = self.times
-        capacity = self.capacity
-        for band, bucket in enumerate(buckets):
-            links = self.links[band]  # one row: .item() on a 1-d array is the cheapest scalar read
-            pointer = self.heads[band].item(bucket)
-            walked = 0
-            while pointer and walked < CHAIN_LIMIT:
-                seq = pointer - 1
-                slot = seq % capacity
-                if seq < oldest or times.item(slot) < since:
+        for band, key in enumerate(keys.tolist()):
+            pointer = heads[band * buckets + (key & self.mask)]
+            base = band * capacity
+            for _step in range(CHAIN_LIMIT):
+                if pointer <= oldest or not pointer:
+                    break
+                slot = (pointer - 1) % capacity
+                if times[slot] < since:
                     break  # chains run newest first: everything further is older still
                 found.add(slot)
-                walked += 1
-                pointer = links.item(slot)
+                pointer = links[base + slot]
         if not found:
             return []
         slots = np.fromiter(found, dtype=np.int64, count=len(found))
         scores = estimate((self.low[slots] == low).sum(axis=1))
-        best = np.argsort(-scores, kind="stable")[:limit]
-        return [(self.ids[slots[i]].decode(), float(scores[i])) for i in best]
+        order = np.argsort(-scores, kind="stable")[:limit]
+        return [
+            Candidate(self.ids[slot].decode(), float(score), self.clusters[slot].decode(), int(self.prints[slot]))
+            for slot, score in zip(slots[order].tolist(), scores[order].tolist(), strict=True)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    report_id: str
+    estimate: float
+    cluster: str
+    digest: int
 
 
 def _chunks(cursor: sqlite3.Cursor, size: int = 65_536) -> Iterator[_Chunk]:
-    """Stored rows (report id bytes, seen_at, lsh blob) as index arrays, ``size`` rows at a time."""
+    """Stored rows (report id, seen_at, lsh blob, cluster, digest) as index arrays, ``size`` rows at a time."""
     while rows := cursor.fetchmany(size):
         codes = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.uint8).reshape(len(rows), LSH_BYTES)
         yield (
             np.array([row[0] for row in rows], dtype=f"S{ID_BYTES}"),
+            np.array([row[3] for row in rows], dtype=f"S{ID_BYTES}"),
+            np.array([int(row[4], 16) for row in rows], dtype=np.uint64),
             codes[:, : BANDS * 4].copy().view("<u4").astype(np.uint32),
             codes[:, BANDS * 4 :],
             np.fromiter((row[1] for row in rows), dtype=np.float64, count=len(rows)),
@@ -241,6 +272,7 @@ class _Entry:
     identifiers: tuple[str, ...]
     seen_at: float
     cluster: str
+    digest: str
     raw_len: int
     text: str
     keys: U32
@@ -298,7 +330,8 @@ class DuplicateFinder:
                 (since, total - 1),
             ).fetchone()[0]
             cursor = self._reader.execute(
-                "SELECT CAST(report_id AS BLOB), seen_at, lsh FROM dedup_entries WHERE seq >= ? AND seen_at >= ?"
+                "SELECT CAST(report_id AS BLOB), seen_at, lsh, CAST(cluster AS BLOB), digest FROM dedup_entries"
+                " WHERE seq >= ? AND seen_at >= ?"
                 " ORDER BY seq",
                 (first, since),
             )
@@ -319,16 +352,18 @@ class DuplicateFinder:
             return Dedup(fingerprint=fingerprint)  # too little text to link to anything
         now = self.clock()
         handles = identifiers(draft)
-        keys, low = lsh_code(signature(" ".join(tokens)))
+        assert fingerprint is not None  # substantial texts have one
+        keys, low = lsh_code(signature(found.text))
         duplicate = self._resend(handles, found, low, now - self.window)
         if duplicate is not None:
             earlier, score = duplicate
             cluster = earlier.cluster
         else:
             score = 0.0
-            cluster = self._cluster(found, keys, low, now - self.cluster_window) or report_id
+            cluster = self._cluster(found, int(fingerprint, 16), keys, low, now - self.cluster_window) or report_id
         self._pending[report_id] = _Entry(
-            draft.identity if handles else None, handles, now, cluster, len(draft.body), " ".join(tokens), keys, low
+            draft.identity if handles else None, handles, now, cluster, fingerprint, len(draft.body), found.text,
+            keys, low,
         )
         if duplicate is None:
             return Dedup(fingerprint=fingerprint, cluster=cluster)
@@ -341,9 +376,9 @@ class DuplicateFinder:
         if entry is None:
             return
         conn.execute(
-            "INSERT INTO dedup_entries (report_id, identity, seen_at, cluster, raw_len, text, lsh)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (report.id, entry.identity, entry.seen_at, entry.cluster, entry.raw_len, entry.text,
+            "INSERT INTO dedup_entries (report_id, identity, seen_at, cluster, digest, raw_len, text, lsh)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (report.id, entry.identity, entry.seen_at, entry.cluster, entry.digest, entry.raw_len, entry.text,
              pack_lsh(entry.keys, entry.low)),
         )
         link_identities(conn, entry.identifiers)
@@ -355,7 +390,7 @@ class DuplicateFinder:
         """After the commit: a stored entry becomes visible to later checks; a failed one is dropped."""
         entry = self._pending.pop(report_id, None)
         if entry is not None and stored:
-            self.index.insert(report_id, entry.keys, entry.low, entry.seen_at)
+            self.index.insert(report_id, entry.cluster, int(entry.digest, 16), entry.keys, entry.low, entry.seen_at)
 
     # -- lookups ---------------------------------------------------------------------------
     def _resend(
@@ -365,16 +400,12 @@ class DuplicateFinder:
             return None
         assert self._reader is not None
         marks = ",".join("?" * len(handles))
-        query = (
-            "SELECT alias FROM dedup_alias WHERE person IN"
-            f" (SELECT person FROM dedup_alias WHERE alias IN ({marks}))"
-        )
-        aliases = {row[0] for row in self._reader.execute(query, handles)} | set(handles)
-        marks = ",".join("?" * len(aliases))
+        # The handles themselves, and every alias of the persons they belong to (phone <-> email).
         rows = self._reader.execute(
-            f"SELECT report_id, cluster, raw_len, text, lsh FROM dedup_entries WHERE identity IN ({marks})"
-            " AND seen_at >= ? ORDER BY seen_at DESC LIMIT ?",
-            (*aliases, since, PERSON_LIMIT),
+            "SELECT report_id, cluster, raw_len, text, lsh FROM dedup_entries WHERE identity IN"
+            f" (SELECT alias FROM dedup_alias WHERE person IN (SELECT person FROM dedup_alias WHERE alias IN ({marks}))"
+            f" UNION SELECT value FROM json_each(?)) AND seen_at >= ? ORDER BY seen_at DESC LIMIT ?",
+            (*handles, json.dumps(handles), since, PERSON_LIMIT),
         ).fetchall()
         best: tuple[_Stored, float] | None = None
         for report_id, cluster, raw_len, text, code in rows:
@@ -392,18 +423,20 @@ class DuplicateFinder:
                 best = (earlier, score)
         return best
 
-    def _cluster(self, found: Features, keys: U32, low: U8, since: float) -> str | None:
+    def _cluster(self, found: Features, digest: int, keys: U32, low: U8, since: float) -> str | None:
         assert self._reader is not None
-        for report_id, guess in self.index.candidates(keys, low, since, VERIFY):
-            if guess < self.config.cluster_threshold - 0.2:
+        for candidate in self.index.candidates(keys, low, since, VERIFY):
+            if candidate.digest == digest:
+                return candidate.cluster  # the same words (a forwarded broadcast): nothing to verify
+            if candidate.estimate < self.config.cluster_threshold - 0.2:
                 break  # ranked best first; the estimate's error at 64 permutations is well under 0.2
             row = self._reader.execute(
-                "SELECT cluster, raw_len, text FROM dedup_entries WHERE report_id=?", (report_id,)
+                "SELECT raw_len, text FROM dedup_entries WHERE report_id=?", (candidate.report_id,)
             ).fetchone()
             if row is None:
                 continue  # pruned meanwhile
-            if similarity(found, features_from_tokens(tuple(row[2].split()), row[1])) >= self.config.cluster_threshold:
-                return str(row[0])
+            if similarity(found, features_from_tokens(tuple(row[1].split()), row[0])) >= self.config.cluster_threshold:
+                return candidate.cluster
         return None
 
     @staticmethod
@@ -424,6 +457,9 @@ def create_tables(conn: sqlite3.Connection) -> None:
 
 def link_identities(conn: sqlite3.Connection, handles: tuple[str, ...]) -> None:
     """One person for all handles of one report: merge the persons they belonged to so far."""
+    if len(handles) == 1:  # nothing to link: make sure the handle has a person (itself, unless linked before)
+        conn.execute("INSERT OR IGNORE INTO dedup_alias (alias, person) VALUES (?, ?)", (handles[0], handles[0]))
+        return
     if not handles:
         return
     marks = ",".join("?" * len(handles))
