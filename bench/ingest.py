@@ -53,6 +53,9 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {
     "api": Scenario("api", ROOT / "bench/lua/api.lua"),
+    # The dedup step's cost: the same near-duplicate traffic with [dedup] on and off.
+    "api_dedup": Scenario("api_dedup", ROOT / "bench/lua/api_dedup.lua"),
+    "api_dedup_off": Scenario("api_dedup_off", ROOT / "bench/lua/api_dedup.lua", {"dedup": {"enabled": False}}),
 }
 
 
