@@ -339,7 +339,7 @@ class AcksConfig(_Section):
     timeout: float = Field(default=15.0, gt=0)
     retry_initial: float = Field(default=5.0, gt=0)
     retry_max: float = Field(default=600.0, gt=0)
-    max_attempts: int = Field(default=12, ge=1)
+    max_attempts: int = Field(default=20, ge=1)  # with the default backoff: about 2 hours of trying
     email: AckEmailConfig = AckEmailConfig()
 
     @field_validator("templates")
