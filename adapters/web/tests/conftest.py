@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 from collections.abc import AsyncIterator, Iterable
@@ -52,6 +53,12 @@ def web_config() -> dict[str, Any]:
 @pytest.fixture
 async def gateway(make_gateway, web_config: dict[str, Any]) -> Gateway:  # noqa: F811 - the shared fixture
     started: Gateway = await make_gateway(channels={"web": web_config})
+    # Teardown while the publisher is still declaring its quorum queues was seen to hang the broker
+    # clean-up under load; a short test waits for the topology first.
+    for _ in range(200):
+        if started.publisher.connected:
+            break
+        await asyncio.sleep(0.05)
     return started
 
 
