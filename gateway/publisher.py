@@ -126,6 +126,7 @@ class Publisher:
         return not self._known
 
     async def stop(self) -> None:
+        """Cancel the loops; a connection still being set up is closed too (never leaked)."""
         for handle in self._retry_handles:
             handle.cancel()
         for task in [*self._tasks, *self._in_flight]:
@@ -152,6 +153,8 @@ class Publisher:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.config.retry_max)
                 continue
+            # Known at once, so that stop() closes it even while the topology is being declared.
+            self._connection = connection  # type: ignore[assignment]
             try:
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                 if self.config.declare_topology:
@@ -169,7 +172,6 @@ class Publisher:
             self._lost.clear()
             connection.close_callbacks.add(lambda *_args: self._lost.set())
             channel.close_callbacks.add(lambda *_args: self._lost.set())
-            self._connection = connection  # type: ignore[assignment]
             self._exchange = exchange
             self._connected.set()
             self.metrics.broker_connected.set(1)
