@@ -72,7 +72,9 @@ async def test_a_stuck_provider_neither_slows_intake_nor_gets_unbounded_requests
     ))
     elapsed = time.perf_counter() - started
     await eventually(lambda: providers.in_flight == 4, what="four sends in flight")
-    assert elapsed < 5.0, elapsed  # while every send hangs
+    # Every report is accepted while every send hangs (a generous bound: the machine is shared);
+    # an intake that waited for its acknowledgement would not finish before the release below.
+    assert elapsed < 30.0, elapsed
     assert providers.received == []
     text = await metrics_text(http, gateway)
     assert 'lapor_acks_pending{channel="telegram"} 200.0' in text
