@@ -251,7 +251,7 @@ class DedupConfig(_Section):
     threshold: float = Field(default=0.8, gt=0, le=1)
     cluster_threshold: float = Field(default=0.6, gt=0, le=1)  # same event, different reporters
     cluster_window: str = "3d"
-    # In-memory cluster index slots (about 250 bytes each); the oldest are forgotten beyond it.
+    # In-memory cluster index slots (about 320 bytes each); the oldest are forgotten beyond it.
     cluster_capacity: int = Field(default=262_144, ge=1024, le=100_000_000)
 
     @field_validator("window", "cluster_window")

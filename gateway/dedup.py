@@ -9,11 +9,13 @@ Two questions per report, answered before it is committed:
   (normalizer.fingerprint.similarity); at or over ``dedup.threshold`` the report becomes a
   duplicate of the most similar one. It is still published, as ``duplicate.…``.
 * Is it the same event as other people's reports? A MinHash signature (64 permutations over
-  the comparison text's 4-grams) goes into an LSH index (16 bands of 4) held in fixed-size
-  numpy arrays, so a million entries cost a bounded, preallocated amount of memory and a
-  lookup walks a few short chains. Candidates are ranked by their estimated similarity and
-  the best few verified exactly against the store; at or over ``dedup.cluster_threshold``
-  the report joins that cluster, otherwise it founds one (cluster id = founding report id).
+  the comparison text's byte 4-grams) goes into an LSH index (16 bands of 4) held in
+  fixed-size arrays (``dedup.cluster_capacity`` slots, about 320 bytes each), so memory is
+  bounded however many reports arrive, and a lookup walks at most CHAIN_LIMIT entries per
+  band. Candidates are ranked by their estimated similarity; one with the very same
+  comparison text joins at once, others are verified exactly against the store. At or over
+  ``dedup.cluster_threshold`` the report joins that cluster, otherwise it founds one (cluster
+  id = the founding report's id, which that report carries too).
 
 The entry is written by a commit hook in the report's own transaction, and enters the
 in-memory index only after that commit, so a link always points to a stored, earlier report.
