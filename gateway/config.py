@@ -302,16 +302,16 @@ class AckTemplatesConfig(_Section):
 DEFAULT_ACK_TEMPLATES = {
     "id": AckTemplatesConfig(
         received="LAPOR! 1708: Laporan Anda kami terima. Kode lacak: {tracking_code}. "
-        "Tindak lanjut paling lambat 5 hari kerja. Simpan kode ini untuk cek status.",
+        "Diverifikasi paling lambat 3 hari kerja. Simpan kode ini untuk cek status.",
         duplicate="LAPOR! 1708: Laporan ini sudah kami terima dengan kode {tracking_code}. "
-        "Tidak perlu mengirim ulang. Tindak lanjut paling lambat 5 hari kerja.",
+        "Tidak perlu mengirim ulang. Diverifikasi paling lambat 3 hari kerja.",
         subject="Laporan diterima: {tracking_code}",
     ),
     "en": AckTemplatesConfig(
         received="LAPOR! 1708: We received your report. Tracking code: {tracking_code}. "
-        "Follow-up within 5 working days. Keep this code to check its status.",
+        "Verified within 3 working days. Keep this code to check its status.",
         duplicate="LAPOR! 1708: We already have your report {tracking_code}. "
-        "No need to send it again. Follow-up within 5 working days.",
+        "No need to send it again. Verified within 3 working days.",
         subject="Report received: {tracking_code}",
     ),
 }

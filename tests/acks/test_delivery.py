@@ -102,7 +102,7 @@ async def test_acknowledgement_arrives_with_the_reports_code(name, ack_gateway, 
         check_addressing(CASES[name], got[0], report)
         text = got[0].text
     assert report["tracking_code"] in text
-    assert "5 hari kerja" in text  # the Indonesian default, with the service standard
+    assert "3 hari kerja" in text  # the Indonesian default, with the service standard
     # The provider has it; marking the row sent is the next step, a moment later.
     [row] = await eventually(lambda: [r for r in ack_rows(gateway) if r["state"] != 0], what="the row marked")
     assert (row["state"], row["attempts"], row["report_id"]) == (1, 1, report["id"])
