@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import typing
 import json
 import subprocess
 import sys
@@ -30,7 +31,9 @@ def test_example_config_is_valid():
     result = check_config(ROOT / "config.example.toml", env={
         "TWILIO_AUTH_TOKEN": "t", "VONAGE_SIGNATURE_SECRET": "s", "KANNEL_TOKEN": "k", "SMS_TOKEN": "g",
         "WHATSAPP_VERIFY_TOKEN": "v", "WHATSAPP_APP_SECRET": "a", "WHATSAPP_ACCESS_TOKEN": "x",
-        "TELEGRAM_BOT_TOKEN": "b", "TELEGRAM_SECRET_TOKEN": "s", "IMAP_PASSWORD": "p",
+        "TELEGRAM_BOT_TOKEN": "b", "TELEGRAM_SECRET_TOKEN": "s", "IMAP_PASSWORD": "p", "WEB_CSRF_SECRET": "c",
+        "TWILIO_ACCOUNT_SID": "AC1", "VONAGE_API_KEY": "k", "VONAGE_API_SECRET": "s", "KANNEL_SENDSMS_PASSWORD": "p",
+        "SMS_SEND_TOKEN": "t", "SMTP_RELAY_PASSWORD": "p",
     })
     assert result.returncode == 0, result.stderr
 
@@ -98,3 +101,37 @@ def test_log_lines_mask_phones_emails_text_and_secrets(capsys):
 def test_mask_string_keeps_ip_addresses_and_ids():
     assert mask_string("listening on 127.0.0.1:8080") == "listening on 127.0.0.1:8080"
     assert "6281234567890" not in mask_string("wa_id 6281234567890")
+
+
+def _model_key_paths(model: type, prefix: str = "") -> set[str]:
+    from pydantic import BaseModel
+
+    paths = set()
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        paths.add(path)
+        if typing.get_origin(field.annotation) is dict:
+            continue  # free-form keys (addresses, templates, users)
+        for candidate in (field.annotation, *typing.get_args(field.annotation)):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                paths |= _model_key_paths(candidate, f"{path}.")
+    return paths
+
+
+def _toml_key_paths(data: dict, prefix: str = "") -> set[str]:
+    paths = set()
+    for key, value in data.items():
+        paths.add(f"{prefix}{key}")
+        if isinstance(value, dict) and key not in {"addresses", "auth_users", "send_body", "templates"}:
+            paths |= _toml_key_paths(value, f"{prefix}{key}.")
+    return paths
+
+
+def test_example_config_documents_every_key():
+    import tomllib
+
+    from gateway.config import Config
+
+    documented = _toml_key_paths(tomllib.loads((ROOT / "config.example.toml").read_text()))
+    missing = _model_key_paths(Config) - documented
+    assert not missing, f"config.example.toml does not document: {sorted(missing)}"
