@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import io
-import typing
 import json
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
