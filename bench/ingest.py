@@ -8,6 +8,9 @@
 Reported as ratios to (a) because these 2-core machines are shared and noisy.
 
     .venv/bin/python bench/ingest.py [--seconds 15] [--scenarios api,sms,...]
+
+Scenarios: api, api_dedup / api_dedup_off (the dedup step's cost), form, sms / sms_acks
+(acknowledgements off / on), whatsapp, telegram.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 
 import aio_pika
 import aiohttp
+from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,21 +46,122 @@ AMQP_URL = os.environ.get("LAPOR_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:
 PAYLOAD = json.dumps({"body": "x" * 600}).encode()
 
 
-@dataclass
+@dataclass(frozen=True)
+class Load:
+    """What wrk needs for one scenario: the URL path, extra environment and script arguments."""
+
+    path: str
+    env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
-    lua: Path
-    config: dict[str, Any] = field(default_factory=dict)
-    env: Callable[[dict[str, Any]], dict[str, str]] = lambda _config: {}
-    path: str = "/v1/reports"
+    lua: str  # a script in bench/lua
+    prepare: Callable[[Path, str], Load]  # (work dir, gateway URL) -> what wrk needs
+    config: dict[str, Any] = field(default_factory=dict)  # merged into the gateway's config
 
 
+BENCH_SECRET = "bench-secret"
+ACKS_OFF = {"acks": {"enabled": False}}
+
+
+def whatsapp_bodies(workdir: Path, _url: str) -> Load:
+    from adapters.whatsapp.bench_bodies import main as write_bodies
+
+    bodies = workdir / "whatsapp-bodies.txt"
+    argv = sys.argv
+    sys.argv = ["bench_bodies", "--secret", BENCH_SECRET, "--count", "60000", "--out", str(bodies)]
+    try:
+        write_bodies()
+    finally:
+        sys.argv = argv
+    return Load("/webhooks/whatsapp", args=(str(bodies), "1"))
+
+
+def form_token(_workdir: Path, _url: str) -> Load:
+    from adapters.web.guard import Signer
+
+    return Load("/", env={"LAPOR_FORM_CSRF": Signer(BENCH_SECRET, 3600).new_csrf_token()})
+
+
+SMS = {"channels": {"sms": {"generic": {"token": BENCH_SECRET}}}}
 SCENARIOS: dict[str, Scenario] = {
-    "api": Scenario("api", ROOT / "bench/lua/api.lua"),
+    "api": Scenario("api", "api.lua", lambda _w, _u: Load("/v1/reports"), ACKS_OFF),
     # The dedup step's cost: the same near-duplicate traffic with [dedup] on and off.
-    "api_dedup": Scenario("api_dedup", ROOT / "bench/lua/api_dedup.lua"),
-    "api_dedup_off": Scenario("api_dedup_off", ROOT / "bench/lua/api_dedup.lua", {"dedup": {"enabled": False}}),
+    "api_dedup": Scenario("api_dedup", "api_dedup.lua", lambda _w, _u: Load("/v1/reports"), ACKS_OFF),
+    "api_dedup_off": Scenario(
+        "api_dedup_off", "api_dedup.lua", lambda _w, _u: Load("/v1/reports"), {**ACKS_OFF, "dedup": {"enabled": False}}
+    ),
+    "form": Scenario(
+        "form", "form.lua", form_token,
+        {**ACKS_OFF, "channels": {"web": {"csrf_secret": BENCH_SECRET, "rate_limit": 0}}},
+    ),
+    "sms": Scenario(
+        "sms", "sms.lua", lambda _w, _u: Load("/webhooks/sms/generic", env={"BENCH_SMS_TOKEN": BENCH_SECRET}),
+        {**ACKS_OFF, **SMS},
+    ),
+    # Acknowledgements on: each SMS report is answered through the generic send API (a local sink).
+    "sms_acks": Scenario(
+        "sms_acks", "sms.lua", lambda _w, _u: Load("/webhooks/sms/generic", env={"BENCH_SMS_TOKEN": BENCH_SECRET}),
+        {"channels": {"sms": {"generic": {"token": BENCH_SECRET, "send_url": "SINK/send"}}}},
+    ),
+    "whatsapp": Scenario(
+        "whatsapp", "whatsapp.lua", whatsapp_bodies,
+        {**ACKS_OFF, "channels": {"whatsapp": {"verify_token": "v", "app_secret": BENCH_SECRET, "access_token": "t",
+                                               "api_url": "SINK"}}},
+    ),
+    "telegram": Scenario(
+        "telegram", "telegram.lua", lambda _w, _u: Load("/webhooks/telegram", env={"TELEGRAM_SECRET": BENCH_SECRET}),
+        {**ACKS_OFF, "channels": {"telegram": {"bot_token": "1:bench", "secret_token": BENCH_SECRET,
+                                               "bot_username": "lapor_bench_bot", "api_url": "SINK"}}},
+    ),
 }
+
+
+class Sink:
+    """A provider stand-in on loopback that answers every call (acknowledgement sends, API calls)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.calls = 0
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        async def answer(_request: web.Request) -> web.Response:
+            self.calls += 1
+            return web.json_response({"ok": True, "result": {"message_id": self.calls}, "messages": [{"id": "x"}]})
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", answer)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def with_sink(value: Any, sink_url: str) -> Any:
+    if isinstance(value, dict):
+        return {key: with_sink(item, sink_url) for key, item in value.items()}
+    if isinstance(value, str) and value.startswith("SINK"):
+        return sink_url + value[4:]
+    return value
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        both_tables = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = merge(merged[key], value) if both_tables else value
+    return merged
 
 
 async def raw_ceiling(seconds: float, in_flight: int) -> float:
@@ -86,7 +191,7 @@ async def raw_ceiling(seconds: float, in_flight: int) -> float:
 
 
 class GatewayRun:
-    def __init__(self, scenario: Scenario, workdir: Path) -> None:
+    def __init__(self, scenario: Scenario, workdir: Path, sink: Sink) -> None:
         self.scenario = scenario
         self.workdir = workdir
         self.port = free_port()
@@ -98,10 +203,8 @@ class GatewayRun:
             "broker": {"url": AMQP_URL, "exchange": self.queue, "queue": self.queue},
             "logging": {"level": "warning", "format": "json"},
         }
-        for key, value in scenario.config.items():
-            data.setdefault(key, {}).update(value)
-        self.config = data
-        self.config_file = write_toml(workdir / "gateway.toml", data)
+        self.config = merge(data, with_sink(scenario.config, sink.url))
+        self.config_file = write_toml(workdir / "gateway.toml", self.config)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -110,7 +213,7 @@ class GatewayRun:
 
     async def start(self) -> None:
         log = (self.workdir / "gateway.log").open("wb")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: ASYNC220 - starting a child does not block
             [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config_file)],
             cwd=ROOT, stdout=log, stderr=log,
         )
@@ -152,11 +255,13 @@ class GatewayRun:
                 await channel.exchange_delete(exchange)
 
 
-def run_wrk(url: str, lua: Path, seconds: float, connections: int, env: dict[str, str]) -> str:
-    return subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(lua), url],
-        check=True, capture_output=True, text=True, env={**os.environ, **env}, cwd=ROOT,
-    ).stdout
+def run_wrk(url: str, scenario: Scenario, load: Load, seconds: float, connections: int, pace_ms: int = 0) -> str:
+    env = {**os.environ, **load.env, **({"BENCH_DELAY_MS": str(pace_ms)} if pace_ms else {})}
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency",
+               "-s", f"bench/lua/{scenario.lua}", url + load.path]
+    if load.args:
+        command += ["--", *load.args]
+    return subprocess.run(command, check=True, capture_output=True, text=True, env=env, cwd=ROOT).stdout
 
 
 def wrk_latency(output: str, percentile: str) -> float:
@@ -172,31 +277,33 @@ def wrk_non_2xx(output: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-async def measure(scenario: Scenario, seconds: float, connections: int) -> dict[str, Any]:
+async def wait_published(run: GatewayRun) -> float:
+    accepted, published = await run.counters()
+    while published < accepted:
+        await asyncio.sleep(0.05)
+        accepted, published = await run.counters()
+    return accepted
+
+
+async def measure(scenario: Scenario, seconds: float, connections: int, sink: Sink) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"lapor-bench-{scenario.name}-"))
-    run = GatewayRun(scenario, workdir)
+    run = GatewayRun(scenario, workdir, sink)
     await run.start()
     try:
-        env = scenario.env(run.config)
+        load = scenario.prepare(workdir, run.url)
+        sink_calls = sink.calls
         started = time.perf_counter()
-        output = await asyncio.to_thread(run_wrk, run.url + scenario.path, scenario.lua, seconds, connections, env)
-        accepted, published = await run.counters()
-        while published < accepted:
-            await asyncio.sleep(0.05)
-            accepted, published = await run.counters()
+        output = await asyncio.to_thread(run_wrk, run.url, scenario, load, seconds, connections)
+        accepted = await wait_published(run)
+        if not accepted:
+            raise RuntimeError(f"{scenario.name}: no report accepted; wrk said:\n{output}")
         elapsed = time.perf_counter() - started
         sustained = accepted / elapsed
         # Latency at half the sustained rate: each connection paced to rate/2/connections.
         paced_connections = 16
         delay_ms = max(1, int(1000 * paced_connections / (sustained / 2)))
-        paced = await asyncio.to_thread(
-            run_wrk, run.url + scenario.path, scenario.lua, min(seconds, 10), paced_connections,
-            {**env, "BENCH_DELAY_MS": str(delay_ms)},
-        )
-        accepted_after, published_after = await run.counters()
-        while published_after < accepted_after:
-            await asyncio.sleep(0.05)
-            accepted_after, published_after = await run.counters()
+        paced = await asyncio.to_thread(run_wrk, run.url, scenario, load, min(seconds, 10), paced_connections, delay_ms)
+        await wait_published(run)
         return {
             "scenario": scenario.name,
             "reports_per_s": round(sustained, 1),
@@ -205,6 +312,7 @@ async def measure(scenario: Scenario, seconds: float, connections: int) -> dict[
             "p50_ms_at_half_rate": wrk_latency(paced, "50"),
             "p99_ms_at_half_rate": wrk_latency(paced, "99"),
             "peak_rss_mb": round(run.peak_rss_mb(), 1),
+            "provider_calls": sink.calls - sink_calls,
         }
     finally:
         await run.stop()
@@ -219,14 +327,17 @@ async def main() -> None:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    sink = Sink()
+    await sink.start()
     ceiling = await raw_ceiling(args.seconds, args.in_flight)
     print(f"raw ceiling (aio-pika confirmed persistent publishes, quorum queue): {ceiling:.1f} msg/s", flush=True)
     results: list[dict[str, Any]] = [{"scenario": "raw_ceiling", "reports_per_s": round(ceiling, 1)}]
     for name in args.scenarios.split(","):
-        result = await measure(SCENARIOS[name], args.seconds, args.connections)
+        result = await measure(SCENARIOS[name], args.seconds, args.connections, sink)
         result["ratio_to_ceiling"] = round(result["reports_per_s"] / ceiling, 3)
         results.append(result)
         print(json.dumps(result), flush=True)
+    await sink.stop()
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

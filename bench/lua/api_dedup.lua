@@ -1,8 +1,11 @@
 -- POST /v1/reports with realistic near-duplicate traffic for the dedup step: 500 citizens, 12 complaint
 -- texts x 20 neighbourhoods, so the same person resends (duplicate.*) and many people report one event
 -- (a shared cluster). Unique Idempotency-Key per request, as in api.lua.
+package.path = "bench/lua/?.lua;" .. package.path
+local common = require("common")
+
 local counter = 0
-local prefix = tostring(math.random(1, 1e9))
+local prefix
 
 local texts = {
   "Jalan di Jl. Merdeka depan SDN 3 berlubang besar dan dalam, sudah hampir 2 minggu tidak ada perbaikan. Kemarin malam ada motor jatuh.",
@@ -19,12 +22,8 @@ local texts = {
   "Trotoar di Jl. Ahmad Yani rusak, paving blocknya banyak yang lepas dan ada lubang bekas galian kabel.",
 }
 
-function setup(thread)
-  thread:set("prefix", tostring(math.random(1, 1e9)))
-end
-
-function init(args)
-  prefix = prefix .. "-" .. (wrk.thread and wrk.thread:get("prefix") or tostring(math.random(1, 1e9)))
+function init(_args)
+  prefix = common.unique_prefix()
 end
 
 request = function()
@@ -38,8 +37,4 @@ request = function()
   }, body)
 end
 
--- Paced mode (for latency at a fixed rate): BENCH_DELAY_MS per request per connection.
-local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
-if pace > 0 then
-  delay = function() return pace end
-end
+delay = common.pacing()

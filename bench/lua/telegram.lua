@@ -2,10 +2,13 @@
 -- so every request is a real commit rather than a cheap exact-duplicate answer.
 --
 --   TELEGRAM_SECRET=<[channels.telegram] secret_token> \
---     wrk -t2 -c64 -d30s -s adapters/telegram/bench.lua http://127.0.0.1:8080
+--     wrk -t2 -c64 -d30s -s bench/lua/telegram.lua http://127.0.0.1:8080
 --
 -- Uniqueness: the chat id carries the run's start time and the wrk thread number, the message id a
 -- per-thread counter; runs against the same outbox a second or more apart do not collide.
+
+package.path = "bench/lua/?.lua;" .. package.path
+local common = require("common")
 
 local secret = os.getenv("TELEGRAM_SECRET") or "bench-secret"
 local run = os.time() % 100000000
@@ -36,8 +39,4 @@ function request()
   return wrk.format("POST", "/webhooks/telegram", headers, body)
 end
 
--- Paced mode (latency at a fixed rate, as bench/ingest.py runs it): BENCH_DELAY_MS per request per connection.
-local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
-if pace > 0 then
-  delay = function() return pace end
-end
+delay = common.pacing()

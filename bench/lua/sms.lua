@@ -3,22 +3,20 @@
 -- load shape as bench/lua/api.lua, so the two scenarios' ratio isolates the SMS webhook's own cost.
 --
 --   BENCH_SMS_TOKEN=<channels.sms.generic.token> wrk -t1 -c32 -d15s --latency \
---       -s adapters/sms/bench.lua http://127.0.0.1:8080/webhooks/sms/generic
+--       -s bench/lua/sms.lua http://127.0.0.1:8080/webhooks/sms/generic
 --
 -- BENCH_DELAY_MS paces each connection (latency at a fixed rate), as bench/lua/api.lua does.
--- wrk runs one Lua state per thread; the per-thread prefix keeps ids unique across threads and runs.
+package.path = "bench/lua/?.lua;" .. package.path
+local common = require("common")
+
 local counter = 0
-local prefix = tostring(math.random(1, 1e9))
+local prefix
 local token = os.getenv("BENCH_SMS_TOKEN") or error("set BENCH_SMS_TOKEN to channels.sms.generic.token")
 local text = "Jalan+di+depan+pasar+Cibubur+berlubang+besar%2C+membahayakan+pengendara+motor.+Mohon+segera"
   .. "+diperbaiki+%23jalanrusak"
 
-function setup(thread)
-  thread:set("prefix", tostring(math.random(1, 1e9)))
-end
-
-function init(args)
-  prefix = prefix .. "-" .. (wrk.thread and wrk.thread:get("prefix") or tostring(math.random(1, 1e9)))
+function init(_args)
+  prefix = common.unique_prefix()
 end
 
 request = function()
@@ -30,7 +28,4 @@ request = function()
   }, body)
 end
 
-local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
-if pace > 0 then
-  delay = function() return pace end
-end
+delay = common.pacing()

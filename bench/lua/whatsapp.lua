@@ -2,11 +2,14 @@
 -- wrk's Lua cannot compute HMAC-SHA256, so the bodies are pre-signed by bench_bodies.py:
 --
 --   .venv/bin/python -m adapters.whatsapp.bench_bodies --secret "$APP_SECRET" --count 200000 --out /tmp/wa.txt
---   wrk -t2 -c64 -d30s -s adapters/whatsapp/bench.lua http://127.0.0.1:8080/webhooks/whatsapp -- /tmp/wa.txt 2
+--   wrk -t2 -c64 -d30s -s bench/lua/whatsapp.lua http://127.0.0.1:8080/webhooks/whatsapp -- /tmp/wa.txt 2
 --
 -- Script arguments: the bodies file and the number of wrk threads (-t), so that each thread sends
 -- its own lines (line i goes to thread i mod threads) and no wamid is sent twice. A thread that runs
 -- out of lines starts over; done() reports it, since those requests measure the exact-duplicate path.
+
+package.path = "bench/lua/?.lua;" .. package.path
+local common = require("common")
 
 local threads = {}
 local counter = 0
@@ -55,3 +58,5 @@ function done(summary, latency, requests)
   -- wrk itself prints "Non-2xx or 3xx responses" when any answer was not a 200.
   io.write(string.format("whatsapp bench: bodies reused %d times (those requests were exact duplicates)\n", wraps))
 end
+
+delay = common.pacing()

@@ -4,7 +4,7 @@
 -- The form needs a CSRF token: the same value in the lapor_csrf cookie and the csrf_token field,
 -- HMAC-signed and valid for [channels.web] csrf_ttl seconds (default 4 h), so one token serves the
 -- whole run. Three ways to give it, first found wins:
---   1. as the script argument:   wrk ... -s adapters/web/form-bench.lua URL -- TOKEN
+--   1. as the script argument:   wrk ... -s bench/lua/form.lua URL -- TOKEN
 --   2. in LAPOR_FORM_CSRF, e.g. minted offline with the configured [channels.web] csrf_secret:
 --        LAPOR_FORM_CSRF=$(.venv/bin/python -c 'from adapters.web.guard import Signer; \
 --          print(Signer("SECRET", 3600).new_csrf_token())')
@@ -14,36 +14,19 @@
 --      GETs are counted in wrk's totals).
 -- The gateway under test needs [channels.web] rate_limit = 0: all of wrk's requests come from one address.
 --
---   wrk -t2 -c64 -d30s -s adapters/web/form-bench.lua http://127.0.0.1:8080
+--   wrk -t2 -c64 -d30s -s bench/lua/form.lua http://127.0.0.1:8080
 -- A 303 (to the confirmation page) is success; a 4xx is the form refusing (see its error summary).
 
--- Seeded from the kernel: wrk's Lua starts every run with the same random sequence, and a prefix
--- repeated from an earlier run would turn every request into an exact duplicate.
-local function seed()
-  local urandom = io.open("/dev/urandom", "rb")
-  local bytes = urandom:read(4)
-  urandom:close()
-  local value = 0
-  for i = 1, 4 do value = value * 256 + bytes:byte(i) end
-  return value
-end
-math.randomseed(seed())
+package.path = "bench/lua/?.lua;" .. package.path
+local common = require("common")
 
 local counter = 0
-local prefix = tostring(math.random(1, 1e9))
+local prefix
 local token = nil
 local text = "Jalan di depan pasar berlubang besar dan membahayakan pengendara motor, mohon segera diperbaiki."
 
-local function escape(value)
-  return (value:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", string.byte(c)) end))
-end
-
-function setup(thread)
-  thread:set("prefix", tostring(math.random(1, 1e9)))
-end
-
 function init(args)
-  prefix = prefix .. "-" .. (wrk.thread and wrk.thread:get("prefix") or tostring(math.random(1, 1e9)))
+  prefix = common.unique_prefix()
   token = args[1] or os.getenv("LAPOR_FORM_CSRF")
   if token == "" then token = nil end
   if token then
@@ -56,10 +39,10 @@ function request()
     return wrk.format("GET", "/")
   end
   counter = counter + 1
-  local body = "csrf_token=" .. escape(token)
+  local body = "csrf_token=" .. common.urlescape(token)
     .. "&submission_id=bench-" .. prefix .. "-" .. string.format("%010d", counter)
-    .. "&lang=id&website=&kind=complaint&subject=" .. escape("Jalan berlubang")
-    .. "&body=" .. escape(text) .. "&phone=081234567890"
+    .. "&lang=id&website=&kind=complaint&subject=" .. common.urlescape("Jalan berlubang")
+    .. "&body=" .. common.urlescape(text) .. "&phone=081234567890"
   return wrk.format("POST", "/", {
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["Cookie"] = "lapor_csrf=" .. token,
@@ -74,8 +57,4 @@ function response(status, headers, body)
   end
 end
 
--- Paced mode (for latency at a fixed rate), as in bench/lua: BENCH_DELAY_MS per request per connection.
-local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
-if pace > 0 then
-  delay = function() return pace end
-end
+delay = common.pacing()
