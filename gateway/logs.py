@@ -63,6 +63,12 @@ def mask_personal_data(
     return event_dict
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    # sys.stderr is looked up when a logger is made, not once at configuration: whoever replaced
+    # it since (a supervisor's redirect, a test's capture) gets the lines, never a closed stream.
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(config: LoggingConfig) -> None:
     level = getattr(logging, config.level.upper())
     console = config.format == "console" or (config.format == "auto" and sys.stderr.isatty())
@@ -77,7 +83,7 @@ def configure_logging(config: LoggingConfig) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     # Libraries (aiohttp, aio-pika) log through stdlib logging; keep their noise at warning.

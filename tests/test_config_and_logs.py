@@ -80,10 +80,10 @@ def test_missing_config_file_is_named(tmp_path):
         load_config(tmp_path / "absent.toml")
 
 
-def test_log_lines_mask_phones_emails_text_and_secrets(capsys):
+def test_log_lines_mask_phones_emails_text_and_secrets(monkeypatch):
     stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
     configure_logging(LoggingConfig(level="info", format="json"))
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=stream))
     log = structlog.get_logger("test")
     log.info("report accepted", report_id="01ABC", sender="+6281234567890",
              note="from siti.aminah@example.id via 0812-3456-7890", body="Jalan rusak depan rumah saya",
