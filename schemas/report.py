@@ -137,7 +137,7 @@ class Report(_Model):
 
     @field_serializer("received_at")
     def _rfc3339_utc(self, value: datetime) -> str:
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
