@@ -1,4 +1,4 @@
-"""Pre-signed WhatsApp webhook bodies for bench.lua (wrk's Lua has no HMAC).
+"""Pre-signed WhatsApp webhook bodies for bench/lua/whatsapp.lua (wrk's Lua has no HMAC).
 
     .venv/bin/python -m adapters.whatsapp.bench_bodies --secret APP_SECRET --count 200000 --out /tmp/wa-bodies.txt
 

@@ -21,7 +21,7 @@ function setup(thread)
 end
 
 function init(args)
-  local path = args[1] or error("usage: wrk ... -s bench.lua URL -- BODIES_FILE THREADS")
+  local path = args[1] or error("usage: wrk ... -s bench/lua/whatsapp.lua URL -- BODIES_FILE THREADS")
   local nthreads = tonumber(args[2] or "1")
   lines = {}
   local i = 0
