@@ -293,8 +293,10 @@ class MediaFetcher:
         deadline = item.first_seen + registered.timeout
         delay = self.backoff_initial
         last_error = "not fetched"
-        # At least one attempt even when the deadline passed while the gateway was down.
-        while item.attempts == 0 or time.time() < deadline:
+        # At least one attempt by this process, even when the deadline passed while the gateway was down.
+        tried_here = False
+        while not tried_here or time.time() < deadline:
+            tried_here = True
             item.attempts += 1
             try:
                 remaining = max(deadline - time.time(), _LAST_ATTEMPT_MIN)

@@ -92,24 +92,26 @@ class QueueReader:
         return self.messages
 
     async def _collect(self, enough: Callable[[], bool], timeout: float, wanted: str | None) -> None:
-        # A quorum queue declared a moment ago may refuse a get ("noproc") on a busy broker,
-        # or not exist yet: reopen and try again until the deadline.
+        # A quorum queue declared a moment ago may refuse a get ("noproc", which can close the whole
+        # connection) on a busy broker, or not exist yet: reconnect and try again until the deadline.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        connection = await aio_pika.connect(AMQP_URL)
-        async with connection:
-            queue = None
+        connection: aio_pika.abc.AbstractConnection | None = None
+        queue = None
+        try:
             while not enough():
                 if loop.time() > deadline:
                     if wanted is None:
                         return
                     raise AssertionError(f"got {len(self.messages)} messages, wanted {wanted}, in {timeout}s")
                 try:
+                    if connection is None or connection.is_closed:
+                        connection, queue = await aio_pika.connect(AMQP_URL), None
                     if queue is None:
                         channel = await connection.channel()
                         queue = await channel.declare_queue(self.names.queue, passive=True)
                     message = await queue.get(no_ack=True, fail=False)
-                except aio_pika.exceptions.AMQPException:
+                except (aio_pika.exceptions.AMQPException, RuntimeError, OSError):
                     queue = None
                     await asyncio.sleep(0.1)
                     continue
@@ -117,6 +119,9 @@ class QueueReader:
                     await asyncio.sleep(0.05)
                 else:
                     self.messages.append(message)
+        finally:
+            if connection is not None and not connection.is_closed:
+                await connection.close()
 
     def bodies(self) -> list[dict[str, Any]]:
         return [json.loads(message.body) for message in self.messages]
