@@ -36,7 +36,7 @@ async def load(url: str, sent: dict[str, str | None], stop: asyncio.Event, worke
                                         headers={"Idempotency-Key": key}) as response:
                     if response.status == 202:
                         sent[key] = (await response.json())["id"]
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 await asyncio.sleep(0.01)
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
