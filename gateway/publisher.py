@@ -155,23 +155,20 @@ class Publisher:
                 continue
             # Known at once, so that stop() closes it even while the topology is being declared.
             self._connection = connection  # type: ignore[assignment]
+            self._lost.clear()
             try:
-                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                if self.config.declare_topology:
-                    exchange = await declare_topology(channel, self.config)
-                else:
-                    exchange = await channel.get_exchange(self.config.exchange, ensure=True)
+                # Bounded: a broker busy creating a quorum queue can leave a declare unanswered.
+                exchange = await asyncio.wait_for(self._open_exchange(connection), timeout=self.config.confirm_timeout)
             except Exception as error:
-                log.error("broker topology failed", error=str(error), exchange=self.config.exchange)
+                log.error("broker topology failed", error=str(error) or type(error).__name__,
+                          exchange=self.config.exchange)
                 with contextlib.suppress(Exception):
                     await connection.close()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.config.retry_max)
                 continue
             delay = self.config.retry_initial
-            self._lost.clear()
             connection.close_callbacks.add(lambda *_args: self._lost.set())
-            channel.close_callbacks.add(lambda *_args: self._lost.set())
             self._exchange = exchange
             self._connected.set()
             self.metrics.broker_connected.set(1)
@@ -184,6 +181,13 @@ class Publisher:
             log.warning("broker connection lost, reconnecting")
             with contextlib.suppress(Exception):
                 await connection.close()
+
+    async def _open_exchange(self, connection: aio_pika.abc.AbstractConnection) -> AbstractExchange:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        channel.close_callbacks.add(lambda *_args: self._lost.set())
+        if self.config.declare_topology:
+            return await declare_topology(channel, self.config)
+        return await channel.get_exchange(self.config.exchange, ensure=True)
 
     # -- publishing -------------------------------------------------------------------------
     async def _dispatch_loop(self) -> None:
