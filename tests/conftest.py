@@ -48,8 +48,10 @@ async def broker_names() -> AsyncIterator[BrokerNames]:
 
 
 @pytest.fixture
-def queue_reader(broker_names: BrokerNames) -> QueueReader:
-    return QueueReader(broker_names)
+async def queue_reader(broker_names: BrokerNames) -> QueueReader:
+    reader = QueueReader(broker_names)
+    await reader.bind()
+    return reader
 
 
 @pytest.fixture

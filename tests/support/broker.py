@@ -23,6 +23,10 @@ class BrokerNames:
     queue: str
     connection_name: str
 
+    @property
+    def reader_queue(self) -> str:
+        return f"{self.queue}.reader"
+
     @classmethod
     def unique(cls) -> BrokerNames:
         suffix = uuid.uuid4().hex[:12]
@@ -44,7 +48,7 @@ class BrokerNames:
         connection = await aio_pika.connect(AMQP_URL)
         async with connection:
             channel = await connection.channel()
-            for queue in (self.queue, f"{self.queue}.dead"):
+            for queue in (self.queue, f"{self.queue}.dead", self.reader_queue):
                 try:
                     await channel.queue_delete(queue)
                 except Exception:
@@ -57,11 +61,24 @@ class BrokerNames:
 
 
 class QueueReader:
-    """Reads what the gateway published to its (test-unique) quorum queue."""
+    """Reads everything the gateway publishes to its (test-unique) exchange, as a consumer would.
+
+    Its own classic queue, bound to "#" before any gateway starts (``bind``), so no message can
+    be missed and a just-created quorum queue's start-up ("noproc" on a get) never matters; the
+    gateway still declares and fills its own quorum queue as in production.
+    """
 
     def __init__(self, names: BrokerNames) -> None:
         self.names = names
         self.messages: list[AbstractIncomingMessage] = []
+
+    async def bind(self) -> None:
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            exchange = await channel.declare_exchange(self.names.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+            queue = await channel.declare_queue(self.names.reader_queue, durable=False)
+            await queue.bind(exchange, "#")
 
     async def take_ids(self, ids: set[str], timeout: float = 60.0) -> list[AbstractIncomingMessage]:
         """Wait until a message with every one of ``ids`` arrived (repeats allowed: at-least-once)."""
@@ -92,8 +109,7 @@ class QueueReader:
         return self.messages
 
     async def _collect(self, enough: Callable[[], bool], timeout: float, wanted: str | None) -> None:
-        # A quorum queue declared a moment ago may refuse a get ("noproc", which can close the whole
-        # connection) on a busy broker, or not exist yet: reconnect and try again until the deadline.
+        # A busy broker may close the connection now and then: reconnect and try again until the deadline.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         connection: aio_pika.abc.AbstractConnection | None = None
@@ -109,7 +125,7 @@ class QueueReader:
                         connection, queue = await aio_pika.connect(AMQP_URL), None
                     if queue is None:
                         channel = await connection.channel()
-                        queue = await channel.declare_queue(self.names.queue, passive=True)
+                        queue = await channel.declare_queue(self.names.reader_queue, passive=True)
                     message = await queue.get(no_ack=True, fail=False)
                 except (aio_pika.exceptions.AMQPException, RuntimeError, OSError):
                     queue = None
