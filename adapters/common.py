@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import json
+from typing import Any
 
 from aiohttp import web
 
@@ -27,6 +29,20 @@ def constant_time_equal(given: str | bytes | None, expected: str | bytes) -> boo
 async def read_body(request: web.Request) -> bytes:
     """The raw body; over the configured cap it is a 413 JSON error (aiohttp enforces the cap)."""
     return await request.read()
+
+
+def json_object_body(data: bytes, what: str = "request body") -> dict[str, Any]:
+    """A request body that must be one JSON object: not UTF-8 or not JSON is a 400, another shape a 422."""
+    text = decode_utf8(data)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RequestError(400, "malformed_json", f"request body is not valid JSON: {error.msg}") from None
+    except (ValueError, RecursionError):  # a number of thousands of digits, arrays nested thousands deep
+        raise RequestError(400, "malformed_json", "request body is JSON beyond sensible limits") from None
+    if not isinstance(value, dict):
+        raise RequestError(422, "invalid_fields", f"{what} must be a JSON object")
+    return value
 
 
 def decode_utf8(data: bytes, field: str = "body") -> str:

@@ -19,7 +19,7 @@ import structlog
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
-from adapters.common import constant_time_equal, decode_utf8, read_body
+from adapters.common import constant_time_equal, decode_utf8, json_object_body, read_body
 from gateway.config import TokenProviderConfig
 from gateway.http import RequestError
 from gateway.metrics import Metrics
@@ -107,15 +107,7 @@ def parse_urlencoded(data: bytes, where: str) -> Params:
 
 def parse_json_object(data: bytes) -> Params:
     """A flat JSON object (Vonage POST-JSON, generic JSON) as parameters; scalars as their text."""
-    text = decode_utf8(data)
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise RequestError(400, "malformed_json", f"request body is not valid JSON: {error.msg}") from None
-    except (ValueError, RecursionError):  # a number of thousands of digits, arrays nested thousands deep
-        raise RequestError(400, "malformed_json", "request body is JSON beyond sensible limits") from None
-    if not isinstance(value, dict):
-        raise RequestError(422, "invalid_fields", "request body must be a JSON object")
+    value = json_object_body(data)
     if len(value) > MAX_FIELDS:
         raise RequestError(400, "malformed_json", f"request body has more than {MAX_FIELDS} fields")
     return Params((str(key), _json_text(item).encode()) for key, item in value.items() if item is not None)

@@ -8,7 +8,6 @@ is unsafe as a key because Telegram restarts it at a random value after a week w
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -75,19 +74,6 @@ class Handled:
     id: str | None = None
     tracking_code: str | None = None
     reason: str | None = None
-
-
-def decode_update(body: bytes) -> Any:
-    """JSON from a webhook body; a 400 for anything that is not UTF-8 JSON."""
-    try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise RequestError(400, "invalid_encoding", f"request body is not valid UTF-8 (byte {error.start})",
-                           field="body") from None
-    except json.JSONDecodeError as error:
-        raise RequestError(400, "malformed_json", f"request body is not valid JSON: {error.msg}") from None
-    except RecursionError:
-        raise RequestError(400, "malformed_json", "request body is nested too deeply") from None
 
 
 def validate_update(data: Any) -> Update:

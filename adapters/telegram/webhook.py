@@ -11,8 +11,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from adapters.common import constant_time_equal, read_body
-from adapters.telegram.handler import TelegramIntake, decode_update, validate_update
+from adapters.common import constant_time_equal, json_object_body, read_body
+from adapters.telegram.handler import TelegramIntake, validate_update
 from gateway.http import HttpSurface, RequestError, error_responses
 from gateway.metrics import Metrics
 
@@ -45,7 +45,7 @@ def register(surface: HttpSurface, telegram: TelegramIntake, secret_token: str, 
             raise RequestError(415, "unsupported_media_type", "a Telegram update is sent as application/json")
         body = await read_body(request)
         try:
-            update = validate_update(decode_update(body))
+            update = validate_update(json_object_body(body, "an update"))
         except RequestError as error:
             metrics.rejected.labels("telegram", error.code).inc()
             log.warning("telegram webhook refused: not a valid update", error=error.code, field=error.field,

@@ -9,13 +9,12 @@ is kept in the raw payload and never validated (the attachment store hashes the 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapters.common import decode_utf8
+from adapters.common import json_object_body
 from gateway.http import RequestError
 from schemas import IncomingAttachment, Location, RawMessage, Sender
 from schemas.report import Channel
@@ -144,15 +143,7 @@ class Parsed:
 
 def parse_payload(body: bytes) -> Payload:
     """The webhook JSON as a Payload; bad bytes or JSON are a 400, wrong shapes a field-level 422."""
-    text = decode_utf8(body)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise RequestError(400, "malformed_json", f"request body is not valid JSON: {error.msg}") from None
-    except RecursionError:
-        raise RequestError(400, "malformed_json", "request body nests too deeply") from None
-    if not isinstance(data, dict):
-        raise RequestError(422, "invalid_fields", "a WhatsApp webhook is a JSON object")
+    data = json_object_body(body, "a WhatsApp webhook")
     try:
         payload = Payload.model_validate(data)
     except ValidationError as error:

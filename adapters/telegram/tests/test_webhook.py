@@ -165,6 +165,7 @@ HOSTILE: list[tuple[str, bytes, str, int, str]] = [
      "invalid_fields"),
     ("form body", b"update_id=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
     ("deeply nested", b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "malformed_json"),
+    ("number of 5000 digits", b'{"update_id": ' + b"7" * 5000 + b"}", "application/json", 400, "malformed_json"),
 ]
 
 

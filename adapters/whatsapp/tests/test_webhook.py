@@ -216,6 +216,7 @@ HOSTILE: list[tuple[str, bytes, int, str]] = [
     ("not json", b"{nope", 400, "malformed_json"),
     ("not utf-8", b'{"object": "whatsapp_business_account", "x": "\xff\xfe"}', 400, "invalid_encoding"),
     ("nested too deeply", b"[" * 200_000 + b"]" * 200_000, 400, "malformed_json"),
+    ("number of 5000 digits", b'{"object": ' + b"7" * 5000 + b"}", 400, "malformed_json"),
     ("array", b"[]", 422, "invalid_fields"),
     ("other object", b'{"object": "page", "entry": []}', 422, "invalid_fields"),
     ("entry not a list", b'{"object": "whatsapp_business_account", "entry": 5}', 422, "invalid_fields"),
