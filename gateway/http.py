@@ -6,7 +6,6 @@ document lists exactly the routes the server has (a test checks it).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -176,7 +175,3 @@ def error_responses(*statuses: int) -> dict[str, Any]:
         }
         for status in statuses
     }
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)

@@ -331,13 +331,6 @@ class Outbox:
             ).fetchall()
         return [(r[0], Outgoing(r[1], r[2], bytes(r[3]), r[4], r[5], r[6])) for r in rows]
 
-    def held_payloads(self, limit: int) -> list[bytes]:
-        with self.reader() as conn:
-            rows = conn.execute(
-                "SELECT payload FROM reports WHERE state=? ORDER BY seq LIMIT ?", (STATE_HELD, limit)
-            ).fetchall()
-        return [bytes(r[0]) for r in rows]
-
     def status(self) -> OutboxStatus:
         with self.reader() as conn:
             total = conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0]
