@@ -61,6 +61,8 @@ class Scenario:
     lua: str  # a script in bench/lua
     prepare: Callable[[Path, str], Load]  # (work dir, gateway URL) -> what wrk needs
     config: dict[str, Any] = field(default_factory=dict)  # merged into the gateway's config
+    calibration: bool = False  # run bench/calibration.py (aiohttp + one confirmed publish) instead
+    acks: bool = False  # every report is acknowledged through the sink: time how long they take to follow
 
 
 BENCH_SECRET = "bench-secret"
@@ -88,6 +90,8 @@ def form_token(_workdir: Path, _url: str) -> Load:
 
 SMS = {"channels": {"sms": {"generic": {"token": BENCH_SECRET}}}}
 SCENARIOS: dict[str, Scenario] = {
+    # The issue's reference point: a bare aiohttp handler awaiting one confirmed publish per request.
+    "calibration": Scenario("calibration", "api.lua", lambda _w, _u: Load("/v1/reports"), calibration=True),
     "api": Scenario("api", "api.lua", lambda _w, _u: Load("/v1/reports"), ACKS_OFF),
     # The dedup step's cost: the same near-duplicate traffic with [dedup] on and off.
     "api_dedup": Scenario("api_dedup", "api_dedup.lua", lambda _w, _u: Load("/v1/reports"), ACKS_OFF),
@@ -105,7 +109,7 @@ SCENARIOS: dict[str, Scenario] = {
     # Acknowledgements on: each SMS report is answered through the generic send API (a local sink).
     "sms_acks": Scenario(
         "sms_acks", "sms.lua", lambda _w, _u: Load("/webhooks/sms/generic", env={"BENCH_SMS_TOKEN": BENCH_SECRET}),
-        {"channels": {"sms": {"generic": {"token": BENCH_SECRET, "send_url": "SINK/send"}}}},
+        {"channels": {"sms": {"generic": {"token": BENCH_SECRET, "send_url": "SINK/send"}}}}, acks=True,
     ),
     "whatsapp": Scenario(
         "whatsapp", "whatsapp.lua", whatsapp_bodies,
@@ -213,10 +217,11 @@ class GatewayRun:
 
     async def start(self) -> None:
         log = (self.workdir / "gateway.log").open("wb")
-        self.process = subprocess.Popen(  # noqa: ASYNC220 - starting a child does not block
-            [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config_file)],
-            cwd=ROOT, stdout=log, stderr=log,
-        )
+        command = [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config_file)]
+        if self.scenario.calibration:
+            command = [sys.executable, "bench/calibration.py", "--port", str(self.port), "--url", AMQP_URL,
+                       "--queue", self.queue]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)  # noqa: ASYNC220
         async with aiohttp.ClientSession() as session:
             for _ in range(200):
                 try:
@@ -285,6 +290,16 @@ async def wait_published(run: GatewayRun) -> float:
     return accepted
 
 
+async def wait_acks(sink: Sink, calls_before: int, accepted: float, limit: float = 300.0) -> float:
+    """Seconds until the sink has taken an acknowledgement for every accepted report."""
+    started = time.perf_counter()
+    while sink.calls - calls_before < accepted:
+        if time.perf_counter() - started > limit:
+            raise RuntimeError(f"only {sink.calls - calls_before} of {int(accepted)} acknowledgements in {limit}s")
+        await asyncio.sleep(0.05)
+    return round(time.perf_counter() - started, 2)
+
+
 async def measure(scenario: Scenario, seconds: float, connections: int, sink: Sink) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"lapor-bench-{scenario.name}-"))
     run = GatewayRun(scenario, workdir, sink)
@@ -294,11 +309,16 @@ async def measure(scenario: Scenario, seconds: float, connections: int, sink: Si
         sink_calls = sink.calls
         started = time.perf_counter()
         output = await asyncio.to_thread(run_wrk, run.url, scenario, load, seconds, connections)
+        load_end = time.perf_counter()
         accepted = await wait_published(run)
         if not accepted:
             raise RuntimeError(f"{scenario.name}: no report accepted; wrk said:\n{output}")
-        elapsed = time.perf_counter() - started
+        finished = time.perf_counter()
+        elapsed = finished - started
+        publish_tail_s = round(finished - load_end, 2)
         sustained = accepted / elapsed
+        acks_in_time = sink.calls - sink_calls
+        ack_drain_s = await wait_acks(sink, sink_calls, accepted) if scenario.acks else None
         # Latency at half the sustained rate: each connection paced to rate/2/connections.
         paced_connections = 16
         delay_ms = max(1, int(1000 * paced_connections / (sustained / 2)))
@@ -309,10 +329,12 @@ async def measure(scenario: Scenario, seconds: float, connections: int, sink: Si
             "reports_per_s": round(sustained, 1),
             "accepted": int(accepted),
             "non_2xx": wrk_non_2xx(output),
+            "publish_tail_s": publish_tail_s,  # load end -> every accepted report confirmed
             "p50_ms_at_half_rate": wrk_latency(paced, "50"),
             "p99_ms_at_half_rate": wrk_latency(paced, "99"),
             "peak_rss_mb": round(run.peak_rss_mb(), 1),
             "provider_calls": sink.calls - sink_calls,
+            **({"acks_sent_by_load_end": acks_in_time, "acks_all_sent_after_s": ack_drain_s} if scenario.acks else {}),
         }
     finally:
         await run.stop()

@@ -25,18 +25,19 @@ On start the index is rebuilt from the store for ``dedup.cluster_window``.
 from __future__ import annotations
 
 import json
+import mmap
 import sqlite3
 import time
-from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 import structlog
 
 from gateway.config import DedupConfig
-from gateway.outbox import Outbox
+from gateway.outbox import Outbox, RowInsert
 from normalizer import Draft
 from normalizer.fingerprint import (
     SMS_LIMIT,
@@ -58,6 +59,7 @@ ID_BYTES = 26  # a ULID
 CHAIN_LIMIT = 8  # per band: a template text ("lampu mati …") must not turn a lookup into a scan
 VERIFY = 3  # candidates verified exactly against the store, best estimate first
 PERSON_LIMIT = 20  # a person's most recent entries compared for a resend
+RECENT_TEXTS = 4096  # comparison texts remembered for the same-words shortcut (a forwarded broadcast)
 PRUNE_EVERY = 256  # entries written between two prunes of expired rows
 PRUNE_BATCH = 512
 # Containment (a resend with a line added) scores over the threshold at a Jaccard index this much lower.
@@ -82,6 +84,10 @@ CREATE TABLE IF NOT EXISTS dedup_alias (
 );
 CREATE INDEX IF NOT EXISTS dedup_alias_person ON dedup_alias (person);
 """
+
+DEDUP_ENTRY = RowInsert("dedup_entries", ("report_id", "identity", "seen_at", "cluster", "digest", "raw_len", "text",
+                                          "lsh"))
+ALIAS = RowInsert("dedup_alias", ("alias", "person"))
 
 _rng = np.random.default_rng(0x1A9F0E)  # fixed: signatures are stored, so the hash family must never change
 _A = _rng.integers(1, 2**63, PERMUTATIONS, dtype=np.uint64) | np.uint64(1)
@@ -122,6 +128,24 @@ def lsh_code(sig: U32) -> tuple[U32, U8]:
     return keys, (sig & 0xFF).astype(np.uint8)
 
 
+@lru_cache(maxsize=RECENT_TEXTS)
+def lsh_of(text: str) -> tuple[U32, U8]:
+    """lsh_code(signature(text)), remembered: a flood of one forwarded text is hashed once.
+
+    The arrays are shared between callers, which only read them.
+    """
+    return lsh_code(signature(text))
+
+
+@lru_cache(maxsize=RECENT_TEXTS)
+def stored_features(text: str, raw_len: int) -> Features:
+    """A stored entry's comparison features: a person's earlier reports are compared again and again.
+
+    Features are read only (their shingle set is filled in once, on first use).
+    """
+    return features_from_tokens(tuple(text.split()), raw_len)
+
+
 def pack_lsh(keys: U32, low: U8) -> bytes:
     return keys.astype("<u4").tobytes() + low.tobytes()
 
@@ -139,24 +163,45 @@ class ClusterIndex:
 
     ``heads[band * buckets + key & mask]`` holds 1 + the sequence number of the newest entry in
     that bucket, ``links[band * capacity + slot]`` the next older one. Unrelated keys sharing a
-    bucket only add candidates, which the signature estimate then drops. Memory is fixed by
-    capacity. The chains are ``array.array``: walking them reads single integers, which a plain
-    array serves several times faster than numpy; int32 holds 2**31 inserts, far beyond what one
-    process lifetime receives.
+    bucket only add candidates, which the signature estimate then drops. Memory is bounded by
+    capacity and committed as it is used: every array lives in an anonymous mapping, whose pages
+    the kernel provides on first write. The chains are read through memoryviews: walking them
+    reads single integers, which a memoryview serves several times faster than numpy; int32
+    holds 2**31 inserts, far beyond what one process lifetime receives.
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.buckets = 1 << max(10, (capacity - 1).bit_length())
         self.mask = self.buckets - 1
-        self.heads = array("i", bytes(4 * BANDS * self.buckets))
-        self.links = array("i", bytes(4 * BANDS * capacity))
-        self.times = array("d", bytes(8 * capacity))
+        self.heads: memoryview[int] = memoryview(_zeroed(4 * BANDS * self.buckets)).cast("i")
+        self.links: memoryview[int] = memoryview(_zeroed(4 * BANDS * capacity)).cast("i")
+        self.times: memoryview[float] = memoryview(_zeroed(8 * capacity)).cast("d")
         self.low = np.zeros((capacity, PERMUTATIONS), dtype=np.uint8)
         self.ids = np.zeros(capacity, dtype=f"S{ID_BYTES}")
         self.clusters = np.zeros(capacity, dtype=f"S{ID_BYTES}")
         self.prints = np.zeros(capacity, dtype=np.uint64)  # the comparison text's digest: equal text, no lookup
         self.count = 0  # entries ever inserted; entry n lives in slot n % capacity
+        # digest -> newest entry with that comparison text, for the most recent RECENT_TEXTS texts
+        # (insertion order is recency: a repeat moves to the end, the oldest falls off the front).
+        self.recent: dict[int, int] = {}
+
+    def _remember(self, digest: int, seq: int) -> None:
+        recent = self.recent
+        recent.pop(digest, None)
+        recent[digest] = seq
+        if len(recent) > RECENT_TEXTS:
+            del recent[next(iter(recent))]
+
+    def same_text(self, digest: int, since: float) -> str | None:
+        """The cluster of the newest entry with this very comparison text, if it is newer than ``since``."""
+        seq = self.recent.get(digest)
+        if seq is None or seq < self.count - self.capacity:
+            return None
+        slot = seq % self.capacity
+        if self.times[slot] < since or int(self.prints[slot]) != digest:
+            return None
+        return str(self.clusters[slot].decode())
 
     def insert(self, report_id: str, cluster: str, digest: int, keys: U32, low: U8, at: float) -> None:
         seq = self.count
@@ -171,6 +216,7 @@ class ClusterIndex:
         self.clusters[slot] = cluster.encode()
         self.prints[slot] = digest
         self.count = seq + 1
+        self._remember(digest, seq)
 
     def bulk_load(self, chunks: Iterable[_Chunk], total: int) -> None:
         """Load up to ``total`` (<= capacity) entries, oldest first, chunk by chunk (start-up rebuild).
@@ -181,7 +227,7 @@ class ClusterIndex:
         if self.count or total > self.capacity:
             raise ValueError("bulk_load fills an empty index up to its capacity")
         keys = np.empty((total, BANDS), dtype=np.uint32)
-        times = np.zeros(self.capacity, dtype=np.float64)
+        times = np.frombuffer(self.times.cast("B"), dtype=np.float64)  # a view: written in place
         n = 0
         for ids, clusters, prints, chunk_keys, low, chunk_times in chunks:
             end = n + len(ids)
@@ -193,9 +239,8 @@ class ClusterIndex:
         if n == 0:
             return
         keys = keys[:n]
-        self.heads, self.links = array("i"), array("i")  # free the empty ones before building the full ones
-        heads = np.zeros((BANDS, self.buckets), dtype=np.int32)
-        links = np.zeros((BANDS, self.capacity), dtype=np.int32)
+        heads = np.frombuffer(self.heads, dtype=np.int32).reshape(BANDS, self.buckets)  # views: written in place
+        links = np.frombuffer(self.links, dtype=np.int32).reshape(BANDS, self.capacity)
         seqs = np.arange(n, dtype=np.int64)
         for band in range(BANDS):
             buckets = keys[:, band].astype(np.int64) & self.mask
@@ -210,12 +255,9 @@ class ClusterIndex:
             last = np.ones(n, dtype=bool)
             last[:-1] = ~same[1:]
             heads[band, ordered[last]] = seqs[order][last] + 1
-        self.heads.frombytes(heads.data.cast("B"))
-        del heads
-        self.links.frombytes(links.data.cast("B"))
-        self.times = array("d")
-        self.times.frombytes(times.data.cast("B"))
         self.count = n
+        for seq in range(max(0, n - RECENT_TEXTS), n):
+            self._remember(int(self.prints[seq]), seq)
 
     def candidates(self, keys: U32, low: U8, since: float, limit: int) -> list[Candidate]:
         """Up to ``limit`` entries sharing a band with ``keys``, newer than ``since``, best estimate first."""
@@ -242,6 +284,11 @@ class ClusterIndex:
             Candidate(self.ids[slot].decode(), float(score), self.clusters[slot].decode(), int(self.prints[slot]))
             for slot, score in zip(slots[order].tolist(), scores[order].tolist(), strict=True)
         ]
+
+
+def _zeroed(size: int) -> mmap.mmap:
+    """``size`` zero bytes in an anonymous mapping: the kernel commits a page when it is first written."""
+    return mmap.mmap(-1, max(1, size))
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +402,7 @@ class DuplicateFinder:
         now = self.clock()
         handles = identifiers(draft)
         assert fingerprint is not None  # substantial texts have one
-        keys, low = lsh_code(signature(found.text))
+        keys, low = lsh_of(found.text)
         duplicate = self._resend(handles, found, low, now - self.window)
         if duplicate is not None:
             earlier, score = duplicate
@@ -377,13 +424,12 @@ class DuplicateFinder:
         entry = self._pending.get(report.id)
         if entry is None:
             return
-        conn.execute(
-            "INSERT INTO dedup_entries (report_id, identity, seen_at, cluster, digest, raw_len, text, lsh)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            (report.id, entry.identity, entry.seen_at, entry.cluster, entry.digest, entry.raw_len, entry.text,
-             pack_lsh(entry.keys, entry.low)),
-        )
-        link_identities(conn, entry.identifiers)
+        self.outbox.defer(DEDUP_ENTRY, (report.id, entry.identity, entry.seen_at, entry.cluster, entry.digest,
+                                        entry.raw_len, entry.text, pack_lsh(entry.keys, entry.low)))
+        if len(entry.identifiers) == 1:  # the usual case: make sure the handle has a person (itself, unless linked)
+            self.outbox.defer(ALIAS, (entry.identifiers[0], entry.identifiers[0]))
+        else:
+            link_identities(conn, entry.identifiers)
         self._written += 1
         if self._written % PRUNE_EVERY == 0:
             self._prune(conn, entry.seen_at - max(self.window, self.cluster_window))
@@ -409,17 +455,23 @@ class DuplicateFinder:
             f" UNION SELECT value FROM json_each(?)) AND seen_at >= ? ORDER BY seen_at DESC LIMIT ?",
             (*handles, json.dumps(handles), since, PERSON_LIMIT),
         ).fetchall()
-        best: tuple[_Stored, float] | None = None
-        for report_id, cluster, raw_len, text, code in rows:
+        if not rows:
+            return None
+        for report_id, cluster, _raw_len, text, _code in rows:
             if text == found.text:  # the same words again: nothing can score higher
                 return _Stored(report_id, cluster, found), 1.0
-            if not (found.maybe_truncated or TRUNCATED_MIN <= raw_len <= SMS_LIMIT):
-                # The signature estimate is far cheaper than the exact score and, whole texts
-                # compared, errs by well under PREFILTER_MARGIN: skip clearly different texts.
-                matches = (np.frombuffer(code, np.uint8, offset=BANDS * 4) == low).sum(keepdims=True)
-                if estimate(matches)[0] < self.config.threshold - PREFILTER_MARGIN:
-                    continue
-            earlier = _Stored(report_id, cluster, features_from_tokens(tuple(text.split()), raw_len))
+        # The signature estimate is far cheaper than the exact score and, whole texts compared,
+        # errs by well under PREFILTER_MARGIN: clearly different texts are skipped. One array
+        # operation estimates every row at once.
+        codes = np.frombuffer(b"".join(row[4] for row in rows), dtype=np.uint8).reshape(len(rows), LSH_BYTES)
+        estimates = estimate((codes[:, BANDS * 4:] == low).sum(axis=1)).tolist()
+        floor = self.config.threshold - PREFILTER_MARGIN
+        best: tuple[_Stored, float] | None = None
+        for (report_id, cluster, raw_len, text, _code), estimated in zip(rows, estimates, strict=True):
+            truncation_possible = found.maybe_truncated or TRUNCATED_MIN <= raw_len <= SMS_LIMIT
+            if estimated < floor and not truncation_possible:
+                continue
+            earlier = _Stored(report_id, cluster, stored_features(text, raw_len))
             score = similarity(found, earlier.features)
             if score >= self.config.threshold and (best is None or score > best[1]):
                 best = (earlier, score)
@@ -427,6 +479,8 @@ class DuplicateFinder:
 
     def _cluster(self, found: Features, digest: int, keys: U32, low: U8, since: float) -> str | None:
         assert self._reader is not None
+        if (same := self.index.same_text(digest, since)) is not None:
+            return same  # a text seen lately, word for word (a forwarded broadcast): no LSH walk
         for candidate in self.index.candidates(keys, low, since, VERIFY):
             if candidate.digest == digest:
                 return candidate.cluster  # the same words (a forwarded broadcast): nothing to verify
@@ -437,7 +491,7 @@ class DuplicateFinder:
             ).fetchone()
             if row is None:
                 continue  # pruned meanwhile
-            if similarity(found, features_from_tokens(tuple(row[1].split()), row[0])) >= self.config.cluster_threshold:
+            if similarity(found, stored_features(row[1], row[0])) >= self.config.cluster_threshold:
                 return candidate.cluster
         return None
 
@@ -459,9 +513,6 @@ def create_tables(conn: sqlite3.Connection) -> None:
 
 def link_identities(conn: sqlite3.Connection, handles: tuple[str, ...]) -> None:
     """One person for all handles of one report: merge the persons they belonged to so far."""
-    if len(handles) == 1:  # nothing to link: make sure the handle has a person (itself, unless linked before)
-        conn.execute("INSERT OR IGNORE INTO dedup_alias (alias, person) VALUES (?, ?)", (handles[0], handles[0]))
-        return
     if not handles:
         return
     marks = ",".join("?" * len(handles))

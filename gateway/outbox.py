@@ -102,6 +102,26 @@ class OutboxStatus:
 
 _Op = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 _STOP = object()
+_MAX_PARAMETERS = 30_000  # per statement; SQLite's own limit is 32,766 or more
+
+
+@dataclass(frozen=True, slots=True)
+class RowInsert:
+    """``INSERT OR IGNORE`` into one table, its rows gathered from a whole group commit (Outbox.defer).
+
+    Every sqlite3 step hands the GIL to the event loop and back; a handful of statements for a
+    batch's rows instead of several per report is what keeps the writer from throttling intake.
+    """
+
+    table: str
+    columns: tuple[str, ...]
+
+    def statement(self, rows: int) -> str:
+        values = "(" + ",".join("?" * len(self.columns)) + ")"
+        return f"INSERT OR IGNORE INTO {self.table} ({','.join(self.columns)}) VALUES " + ",".join([values] * rows)
+
+
+RAW_MESSAGE = RowInsert("raw_messages", ("sha256", "content_type", "data"))
 
 
 class Outbox:
@@ -112,6 +132,9 @@ class Outbox:
         self._ops: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._writer: sqlite3.Connection | None = None
+        # Writer thread only: rows deferred by the running operation, and by the batch's finished ones.
+        self._op_rows: list[tuple[RowInsert, tuple[Any, ...]]] | None = None
+        self._batch_rows: list[tuple[RowInsert, tuple[Any, ...]]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -170,19 +193,28 @@ class Outbox:
             if stop_after:
                 return
 
+    def defer(self, insert: RowInsert, row: tuple[Any, ...]) -> None:
+        """Inside an operation: insert ``row`` with the rest of this group commit's rows, before it commits.
+
+        For rows nothing in the same batch reads back; they commit (or not) with the operation.
+        """
+        if self._op_rows is None:
+            raise RuntimeError("Outbox.defer outside an outbox operation")
+        self._op_rows.append((insert, row))
+
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
+        outcomes: list[tuple[bool, Any]]
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for operation, _loop, _future in batch:
-                conn.execute("SAVEPOINT op")
-                try:
-                    outcomes.append((True, operation(conn)))
-                    conn.execute("RELEASE op")
-                except Exception as error:  # one bad operation must not fail its batch-mates
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((False, error))
+            outcomes, failure = self._run_together(conn, batch)
+            if failure is not None:
+                # One operation failed: it keeps its error (it is not run twice), and the batch runs
+                # again with every other operation in a SAVEPOINT of its own, so a failure stays its
+                # own. (The operations before it run twice: their Python side effects, a metric say, repeat.)
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                outcomes = self._run_isolated(conn, batch, failure)
+            self._insert_deferred(conn)
             conn.execute("COMMIT")
         except sqlite3.Error as error:
             log.error("outbox commit failed", error=str(error), batch=len(batch))
@@ -191,8 +223,10 @@ class Outbox:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
-            failure = OutboxUnavailable(f"outbox commit failed: {error}")
-            outcomes = [(False, failure)] * len(batch)
+            unavailable = OutboxUnavailable(f"outbox commit failed: {error}")
+            outcomes = [(False, unavailable)] * len(batch)
+        finally:
+            self._op_rows, self._batch_rows = None, []
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_op, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, ok, value))
@@ -201,6 +235,51 @@ class Outbox:
                 loop.call_soon_threadsafe(_resolve_all, results)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 pass
+
+    def _run_together(
+        self, conn: sqlite3.Connection, batch: list[_Op]
+    ) -> tuple[list[tuple[bool, Any]], tuple[int, Exception] | None]:
+        """Every operation straight into the transaction (no SAVEPOINT steps), up to the first that raises."""
+        outcomes: list[tuple[bool, Any]] = []
+        for index, (operation, _loop, _future) in enumerate(batch):
+            self._op_rows = []
+            try:
+                outcomes.append((True, operation(conn)))
+            except Exception as error:
+                self._batch_rows = []
+                return outcomes, (index, error)
+            self._batch_rows += self._op_rows
+        return outcomes, None
+
+    def _run_isolated(
+        self, conn: sqlite3.Connection, batch: list[_Op], failed: tuple[int, Exception]
+    ) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        for index, (operation, _loop, _future) in enumerate(batch):
+            if index == failed[0]:
+                outcomes.append((False, failed[1]))
+                continue
+            self._op_rows = []
+            conn.execute("SAVEPOINT op")
+            try:
+                outcomes.append((True, operation(conn)))
+                conn.execute("RELEASE op")
+                self._batch_rows += self._op_rows
+            except Exception as error:  # one bad operation must not fail its batch-mates
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                outcomes.append((False, error))
+        return outcomes
+
+    def _insert_deferred(self, conn: sqlite3.Connection) -> None:
+        by_insert: dict[RowInsert, list[tuple[Any, ...]]] = {}
+        for insert, row in self._batch_rows:
+            by_insert.setdefault(insert, []).append(row)
+        for insert, rows in by_insert.items():
+            per_statement = max(1, _MAX_PARAMETERS // len(insert.columns))
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start:start + per_statement]
+                conn.execute(insert.statement(len(chunk)), [value for row in chunk for value in row])
 
     # -- reports ------------------------------------------------------------------------
     async def commit_report(
@@ -253,10 +332,7 @@ class Outbox:
             else:
                 raise OutboxUnavailable("no free tracking code after 16 draws")
             if raw is not None and stored.raw is not None:
-                conn.execute(
-                    "INSERT OR IGNORE INTO raw_messages (sha256, content_type, data) VALUES (?, ?, ?)",
-                    (stored.raw.sha256, raw_content_type, raw),
-                )
+                self.defer(RAW_MESSAGE, (stored.raw.sha256, raw_content_type, raw))
             if extra is not None:
                 extra(conn, stored)
             outgoing = Outgoing(
@@ -288,12 +364,18 @@ class Outbox:
         return await self.transact(update)
 
     async def mark_published(self, ids: Iterable[str]) -> None:
-        rows = [(time.time(), report_id) for report_id in ids]
+        chosen = list(ids)
+        now = time.time()
 
         def update(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE reports SET state=2, published_at=?, last_error=NULL WHERE id=? AND state=0", rows
-            )
+            # One statement per chunk, not one step per id (executemany): see RowInsert.
+            for start in range(0, len(chosen), _MAX_PARAMETERS):
+                chunk = chosen[start:start + _MAX_PARAMETERS]
+                conn.execute(
+                    "UPDATE reports SET state=2, published_at=?, last_error=NULL"
+                    f" WHERE state=0 AND id IN ({','.join('?' * len(chunk))})",
+                    (now, *chunk),
+                )
 
         await self.transact(update)
 

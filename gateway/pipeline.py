@@ -65,6 +65,23 @@ class Intake:
         self.attachments = attachments
         self.near_duplicates = near_duplicates
         self.commit_hooks: list[CommitHook] = []  # every report: registered by features (acks, dedup)
+        self._accepting = 0
+        self._quiet = asyncio.Event()  # set while no report is being accepted
+        self._quiet.set()
+
+    async def quiet(self, timeout: float) -> bool:
+        """Wait until no report is being accepted, at most ``timeout`` seconds; True if it is quiet.
+
+        Background work that must never slow intake down (acknowledgements) waits on this.
+        """
+        if self._quiet.is_set():
+            return True
+        try:
+            async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel on 3.11
+                await self._quiet.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def accept(self, raw: RawMessage, *, hold: bool = False, extra: CommitHook | None = None) -> Accepted:
         """Commit ``raw`` as a report; returns once it is durable. Raises OutboxUnavailable.
@@ -73,6 +90,16 @@ class Intake:
         must be fetched first). ``extra`` and the registered commit hooks run in the report's
         transaction; they do not run for an exact repeat.
         """
+        self._accepting += 1
+        self._quiet.clear()
+        try:
+            return await self._accept(raw, hold, extra)
+        finally:
+            self._accepting -= 1
+            if not self._accepting:
+                self._quiet.set()
+
+    async def _accept(self, raw: RawMessage, hold: bool, extra: CommitHook | None) -> Accepted:
         draft = normalize(raw, self.steps)
         report_id = new_report_id()
         stored_files: list[Attachment] = []

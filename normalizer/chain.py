@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from functools import partial
 
 from normalizer.contact import derive_identity, normalize_email, normalize_phone
@@ -20,7 +19,7 @@ Step = Callable[[Draft], Draft]
 def assign_agency(draft: Draft, addresses: Mapping[str, str], default: str | None) -> Draft:
     """The agency configured for the inbound address (short code, mailbox, bot), else the default."""
     agency = addresses.get(draft.inbound_address, draft.agency or default)
-    return draft if agency == draft.agency else replace(draft, agency=agency)
+    return draft if agency == draft.agency else draft.evolve(agency=agency)
 
 
 def default_chain(

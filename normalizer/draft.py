@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from schemas import (
     Attachment,
@@ -49,6 +50,18 @@ class Draft:
     fingerprint: str | None = None
     notes: tuple[str, ...] = field(default=())  # what steps noticed, for logs
 
+    def evolve(self, **changes: Any) -> Draft:
+        """A copy with ``changes``: dataclasses.replace's result at half its cost (it runs ~8 times a report).
+
+        An unknown field name raises AttributeError (the class has slots only).
+        """
+        new = object.__new__(Draft)
+        for set_value, get_value in _SLOT_ACCESS:
+            set_value(new, get_value(self))
+        for name, value in changes.items():
+            object.__setattr__(new, name, value)
+        return new
+
     @classmethod
     def from_raw(cls, raw: RawMessage) -> Draft:
         return cls(
@@ -71,6 +84,10 @@ class Draft:
             tags=raw.tags,
             location=raw.location,
         )
+
+
+# Each slot's descriptor, read once: copying through them skips frozen __setattr__ and name look-ups.
+_SLOT_ACCESS = [(Draft.__dict__[name].__set__, Draft.__dict__[name].__get__) for name in Draft.__slots__]
 
 
 def build_report(

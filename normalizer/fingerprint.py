@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 from normalizer.draft import Draft
@@ -397,4 +397,4 @@ def fingerprint_of(tokens: tuple[str, ...]) -> str | None:
 
 def set_fingerprint(draft: Draft) -> Draft:
     """Chain step: Draft.fingerprint from the body's comparison form (None when nothing is left)."""
-    return replace(draft, fingerprint=fingerprint_of(comparison_tokens(draft.body)))
+    return draft.evolve(fingerprint=fingerprint_of(comparison_tokens(draft.body)))

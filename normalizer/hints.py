@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from normalizer.draft import Draft
 from schemas import Kind, Urgency
@@ -41,7 +40,7 @@ def hashtags_to_tags(draft: Draft) -> Draft:
     found = [tag.lower() for tag in _HASHTAG.findall(draft.body)]
     if not found:
         return draft
-    return replace(draft, tags=tuple(dict.fromkeys([*draft.tags, *found])))
+    return draft.evolve(tags=tuple(dict.fromkeys([*draft.tags, *found])))
 
 
 def kind_from_keyword(draft: Draft) -> Draft:
@@ -50,11 +49,11 @@ def kind_from_keyword(draft: Draft) -> Draft:
         return draft
     match = _LEADING_WORD.match(draft.body)
     if match and match.group(1).lower() in KIND_KEYWORDS:
-        return replace(draft, kind=KIND_KEYWORDS[match.group(1).lower()])
+        return draft.evolve(kind=KIND_KEYWORDS[match.group(1).lower()])
     for tag in draft.tags:
         if tag in KIND_KEYWORDS:
-            return replace(draft, kind=KIND_KEYWORDS[tag])
-    return replace(draft, kind=Kind.COMPLAINT)
+            return draft.evolve(kind=KIND_KEYWORDS[tag])
+    return draft.evolve(kind=Kind.COMPLAINT)
 
 
 def urgency_from_words(draft: Draft) -> Draft:
@@ -69,4 +68,4 @@ def urgency_from_words(draft: Draft) -> Draft:
     else:
         return draft
     order = [Urgency.NORMAL, Urgency.HIGH, Urgency.EMERGENCY]
-    return replace(draft, urgency=max(draft.urgency, urgency, key=order.index))
+    return draft.evolve(urgency=max(draft.urgency, urgency, key=order.index))

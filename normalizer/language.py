@@ -7,7 +7,6 @@ guesses wrong on them more often than a count of unmistakable function words doe
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from normalizer.draft import Draft
 
@@ -37,4 +36,4 @@ def guess_language(text: str) -> str | None:
 
 
 def detect_language(draft: Draft) -> Draft:
-    return replace(draft, language=guess_language(f"{draft.subject or ''} {draft.body}"))
+    return draft.evolve(language=guess_language(f"{draft.subject or ''} {draft.body}"))

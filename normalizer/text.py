@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import replace
 
 from normalizer.draft import Draft
 
@@ -31,4 +30,4 @@ def clean_line(text: str | None) -> str | None:
 
 
 def clean_body_and_subject(draft: Draft) -> Draft:
-    return replace(draft, body=clean_text(draft.body), subject=clean_line(draft.subject), name=clean_line(draft.name))
+    return draft.evolve(body=clean_text(draft.body), subject=clean_line(draft.subject), name=clean_line(draft.name))

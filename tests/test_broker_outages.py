@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import aio_pika
+
 from tests.conftest import base_url, gateway_config_data
-from tests.support.broker import close_broker_connections
+from tests.support.broker import AMQP_URL, QueueReader, close_broker_connections
 from tests.support.process import write_toml
 from tests.support.proxy import TcpProxy
 
@@ -127,3 +130,40 @@ async def test_outbox_replay_publishes_what_a_stopped_gateway_left_behind(
     assert "published 25; 0 still unpublished" in result.stdout
     await queue_reader.take_ids(set(accepted), timeout=10)
     assert (await asyncio.to_thread(outbox_status, config_file))["unpublished"] == 0
+
+
+async def test_an_unroutable_report_is_retried_with_its_reason_until_a_queue_is_bound(
+    broker_names, make_gateway, http
+):
+    # The operator manages the topology (declare_topology = false) and has not bound a queue yet:
+    # the broker returns every mandatory publish. Nothing may be marked published or dropped.
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_exchange(broker_names.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+    gateway = await make_gateway(broker={**broker_names.config(), "declare_topology": False})
+    accepted = await post_many(http, gateway, 12, "unroutable")
+
+    def last_errors() -> list[str | None]:
+        with gateway.outbox.reader() as conn:
+            return [row[0] for row in conn.execute("SELECT last_error FROM reports WHERE state != 2")]
+
+    for _ in range(100):
+        errors = last_errors()
+        if len(errors) == 12 and all(errors):
+            break
+        await asyncio.sleep(0.1)
+    assert len(errors) == 12
+    assert all(error.startswith("unroutable: no queue bound for routing key report.") for error in errors), errors
+    async with http.get(f"{base_url(gateway)}/metrics") as response:
+        retries = re.search(r'^lapor_publish_retries_total\{channel="web"\} (\S+)', await response.text(), re.M)
+    assert retries is not None and float(retries.group(1)) >= 12
+
+    reader = QueueReader(broker_names)
+    await reader.bind()  # a queue appears: the retries now land
+    await reader.take_ids(set(accepted), timeout=30)
+    for _ in range(100):
+        if not last_errors():
+            break
+        await asyncio.sleep(0.1)
+    assert last_errors() == []

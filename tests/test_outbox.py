@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 from datetime import UTC, datetime
 
 import pytest
 
 from gateway.ids import new_report_id
-from gateway.outbox import Outbox
-from schemas import Channel, Report, Reporter, Source
+from gateway.outbox import RAW_MESSAGE, Outbox
+from schemas import Channel, Raw, Report, Reporter, Source
 
 
 def make_report(message_id: str, code: str = "LPR-ABCDEFGH") -> Report:
@@ -69,6 +70,30 @@ async def test_a_failing_operation_does_not_fail_its_batch_mates(outbox):
     )
     assert isinstance(results[1], sqlite3.IntegrityError)
     assert outbox.status().total == 2
+
+
+async def test_rows_deferred_by_a_failing_operation_are_not_committed_its_batch_mates_are(outbox):
+    def bad(_conn: sqlite3.Connection) -> None:
+        outbox.defer(RAW_MESSAGE, ("f" * 64, "text/plain", b"from the failing operation"))
+        raise ValueError("this operation fails after deferring a row")
+
+    def raw_report(message_id: str) -> Report:
+        digest = hashlib.sha256(message_id.encode()).hexdigest()
+        return make_report(message_id).model_copy(update={
+            "raw": Raw(content_type="text/plain", size=len(message_id), sha256=digest, ref=f"outbox:raw/{digest}")})
+
+    results = await asyncio.gather(
+        *(outbox.commit_report(raw_report(f"ok-{i}"), f"ok-{i}".encode(), "text/plain") for i in range(50)),
+        outbox.transact(bad),
+        return_exceptions=True,
+    )
+    assert isinstance(results[-1], ValueError)
+    assert outbox.status().total == 50
+    for i in range(50):
+        assert outbox.raw_original(hashlib.sha256(f"ok-{i}".encode()).hexdigest()) == ("text/plain", f"ok-{i}".encode())
+    assert outbox.raw_original("f" * 64) is None
+    with pytest.raises(RuntimeError):
+        outbox.defer(RAW_MESSAGE, ("e" * 64, "text/plain", b"outside any operation"))
 
 
 async def test_commits_are_durable_across_reopen(tmp_path):

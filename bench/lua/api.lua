@@ -15,10 +15,7 @@ request = function()
   local phone = string.format("0812%08d", (counter * 7919) % 100000000)
   local body = '{"body":"Jalan di depan pasar berlubang besar dan membahayakan pengendara motor, mohon segera'
     .. ' diperbaiki. #jalanrusak","kind":"complaint","phone":"' .. phone .. '"}'
-  return wrk.format("POST", "/v1/reports", {
-    ["Content-Type"] = "application/json",
-    ["Idempotency-Key"] = "bench-" .. prefix .. "-" .. counter,
-  }, body)
+  return common.report_request(prefix, counter, body)
 end
 
 delay = common.pacing()

@@ -31,10 +31,7 @@ request = function()
   local text = texts[math.random(#texts)] .. " RT " .. math.random(1, 20)
   local phone = "0812" .. tostring(3000000 + math.random(0, 499))
   local body = '{"body":"' .. text .. '","kind":"complaint","phone":"' .. phone .. '"}'
-  return wrk.format("POST", "/v1/reports", {
-    ["Content-Type"] = "application/json",
-    ["Idempotency-Key"] = "bench-" .. prefix .. "-" .. counter,
-  }, body)
+  return common.report_request(prefix, counter, body)
 end
 
 delay = common.pacing()

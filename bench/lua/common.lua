@@ -28,6 +28,14 @@ function common.pacing()
   return nil
 end
 
+-- POST /v1/reports with a JSON body and an Idempotency-Key unique to this thread, run and request.
+function common.report_request(prefix, counter, body)
+  return wrk.format("POST", "/v1/reports", {
+    ["Content-Type"] = "application/json",
+    ["Idempotency-Key"] = "bench-" .. prefix .. "-" .. counter,
+  }, body)
+end
+
 function common.urlescape(value)
   return (value:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", string.byte(c)) end))
 end

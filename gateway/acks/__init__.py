@@ -14,7 +14,8 @@ def install(context: ChannelContext) -> None:
     config = context.config
     if not config.acks.enabled:
         return
-    service = AckService(config.acks, build_senders(config.acks, config.channels), context.outbox, context.metrics)
+    service = AckService(config.acks, build_senders(config.acks, config.channels), context.outbox, context.metrics,
+                         intake_quiet=context.intake.quiet)
     context.intake.commit_hooks.append(service.hook)
     context.services.append(service)
     context.metrics.watch_acks(partial(store.pending_per_channel, context.outbox))

@@ -12,7 +12,7 @@ import contextlib
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import structlog
@@ -56,11 +56,13 @@ def _barrier(_conn: sqlite3.Connection) -> None:
 
 class AckService:
     def __init__(self, config: AcksConfig, senders: dict[tuple[str, str], Sender], outbox: Outbox,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, intake_quiet: Callable[[float], Awaitable[bool]] | None = None) -> None:
         self.config = config
         self.senders = senders
         self.outbox = outbox
         self.metrics = metrics
+        # Intake first: sends wait for a quiet moment in intake (Intake.quiet), at most config.max_defer.
+        self.intake_quiet = intake_quiet
         self._schema_ready = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
@@ -89,12 +91,12 @@ class AckService:
         sender = self._sender(channel, provider)
         target = self._target(sender, conn, report, raw)
         if isinstance(target, Skip):
-            store.insert(conn, report_id=report.id, channel=channel, provider=provider, recipient=None,
+            store.insert(self.outbox, report_id=report.id, channel=channel, provider=provider, recipient=None,
                          inputs=inputs, state=store.SKIPPED, reason=target.reason)
             self.metrics.acks_skipped.labels(channel, target.reason).inc()
             return
         inputs["fields"] = dict(target.fields)
-        store.insert(conn, report_id=report.id, channel=channel, provider=provider, recipient=target.recipient,
+        store.insert(self.outbox, report_id=report.id, channel=channel, provider=provider, recipient=target.recipient,
                      inputs=inputs, state=store.PENDING)
         if self._loop is not None and not self._wake_scheduled:
             self._wake_scheduled = True
@@ -152,14 +154,27 @@ class AckService:
                     now = time.time()
                     rows, later = await asyncio.to_thread(store.due, self.outbox, now, free,
                                                           frozenset(self._in_flight))
+                    if rows:
+                        await self._yield_to_intake(rows[0].due_at)
                     for row in rows:
                         self._in_flight[row.report_id] = asyncio.create_task(self._deliver(row))
                     if later is not None:
                         timeout = min(timeout, max(0.0, later - now))
             except (OutboxUnavailable, sqlite3.Error) as error:
                 log.warning("acknowledgement scan failed", error=str(error))
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands as the
+            # event fires, and stop() would then wait on this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+
+    async def _yield_to_intake(self, oldest_due: float) -> None:
+        """Wait while reports are being accepted, until the oldest due send has waited max_defer."""
+        if self.intake_quiet is None:
+            return
+        patience = oldest_due + self.config.max_defer - time.time()
+        if patience > 0 and not await self.intake_quiet(patience):
+            log.info("acknowledgements sent although intake is busy", waited_s=round(self.config.max_defer, 1))
 
     async def _deliver(self, row: store.AckRow) -> None:
         try:

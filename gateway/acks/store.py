@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.outbox import Outbox
+from gateway.outbox import Outbox, RowInsert
 
 PENDING, SENT, FAILED, SKIPPED = 0, 1, 2, 3
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: this runs for every report
@@ -48,10 +48,15 @@ class AckRow:
     inputs: dict[str, Any]
     idempotency_key: str
     attempts: int
+    due_at: float  # when it fell due (the first attempt: when the report was committed)
+
+
+ACK_ROW = RowInsert("acks", ("report_id", "channel", "provider", "recipient", "inputs", "idempotency_key", "state",
+                               "next_attempt_at", "created_at", "last_error"))
 
 
 def insert(
-    conn: sqlite3.Connection,
+    outbox: Outbox,
     *,
     report_id: str,
     channel: str,
@@ -61,13 +66,10 @@ def insert(
     state: int,
     reason: str | None = None,
 ) -> None:
+    """The acknowledgement row, committed with its report (inside the report's outbox operation)."""
     now = time.time()
-    conn.execute(
-        "INSERT OR IGNORE INTO acks (report_id, channel, provider, recipient, inputs, idempotency_key, state,"
-        " next_attempt_at, created_at, last_error) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (report_id, channel, provider, recipient, _COMPACT_JSON.encode(inputs), f"ack-{report_id}",
-         state, now, now, reason),
-    )
+    outbox.defer(ACK_ROW, (report_id, channel, provider, recipient, _COMPACT_JSON.encode(inputs), f"ack-{report_id}",
+                           state, now, now, reason))
 
 
 def remember_reply(conn: sqlite3.Connection, address: str, interval: float) -> bool:
@@ -83,7 +85,7 @@ def remember_reply(conn: sqlite3.Connection, address: str, interval: float) -> b
 
 # Reads of pending rows stay on the partial index acks_due (the state is a literal, as in the index),
 # so a scan costs the backlog, not the years of sent rows beside it; tests check the plans.
-DUE_SQL = (f"SELECT report_id, channel, provider, inputs, idempotency_key, attempts FROM acks"
+DUE_SQL = (f"SELECT report_id, channel, provider, inputs, idempotency_key, attempts, next_attempt_at FROM acks"
            f" WHERE state={PENDING} AND next_attempt_at<=? ORDER BY next_attempt_at LIMIT ?")
 NEXT_DUE_SQL = f"SELECT MIN(next_attempt_at) FROM acks WHERE state={PENDING} AND next_attempt_at>?"
 PENDING_SQL = f"SELECT channel, COUNT(*) FROM acks WHERE state={PENDING} GROUP BY channel"
@@ -95,7 +97,7 @@ def due(outbox: Outbox, now: float, limit: int, exclude: frozenset[str]) -> tupl
         rows = conn.execute(DUE_SQL, (now, limit + len(exclude))).fetchall()
         later = conn.execute(NEXT_DUE_SQL, (now,)).fetchone()[0]
     ready = [
-        AckRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows if r[0] not in exclude
+        AckRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows if r[0] not in exclude
     ]
     return ready[:limit], later
 

@@ -84,7 +84,13 @@ async def test_a_stuck_provider_neither_slows_intake_nor_gets_unbounded_requests
     await eventually(lambda: len(providers.received) == 200, timeout=30, what="all 200 acknowledgements")
     chats = {item.data["chat_id"] for item in providers.received}
     assert chats == {int(a.report.source.message_id.split(":")[0]) for a in accepted if a.report}
-    assert 'lapor_acks_sent_total{channel="telegram"} 200.0' in await metrics_text(http, gateway)
+    # The stand-in counts a send when it arrives; the gateway records it once the answer is back.
+    sent = 'lapor_acks_sent_total{channel="telegram"} 200.0'
+    for _ in range(100):
+        if sent in await metrics_text(http, gateway):
+            break
+        await asyncio.sleep(0.1)
+    assert sent in await metrics_text(http, gateway)
 
 
 async def test_switched_off_nothing_is_written_or_sent(ack_gateway, providers):
@@ -134,8 +140,8 @@ async def test_a_row_the_sender_cannot_handle_is_given_up_not_spun_on(ack_gatewa
     gateway = await ack_gateway(acks={"max_attempts": 3})
     from gateway.acks import store
 
-    def broken(conn):  # e.g. written by an older version without the addressing fields
-        store.insert(conn, report_id="01M85B0000000000000000000Z", channel="telegram", provider="bot_api",
+    def broken(_conn):  # e.g. written by an older version without the addressing fields
+        store.insert(gateway.outbox, report_id="01M85B0000000000000000000Z", channel="telegram", provider="bot_api",
                      recipient="5550001", inputs={"template": "received", "tracking_code": "LPR-23456789"},
                      state=store.PENDING)
 
@@ -146,3 +152,49 @@ async def test_a_row_the_sender_cannot_handle_is_given_up_not_spun_on(ack_gatewa
     assert providers.attempts == {}
     await gateway.intake.accept(CASES["telegram"].raw("Setelah itu laporan biasa tetap terkirim"))
     await eventually(lambda: providers.routes("telegram"), what="the next acknowledgement")
+
+
+async def _flood(gateway, accepted: list, stop: asyncio.Event, citizens: int = 8) -> None:
+    """Citizens sending report after report until ``stop``: intake is never quiet meanwhile."""
+
+    async def citizen(number: int) -> None:
+        for index in range(10_000):
+            if stop.is_set():
+                return
+            raw = CASES["telegram"].raw(f"Laporan {number}-{index}: lampu jalan mati di gang {index}")
+            accepted.append(await gateway.intake.accept(raw))
+
+    await asyncio.gather(*(citizen(number) for number in range(citizens)))
+
+
+async def test_intake_comes_first_and_the_acknowledgements_follow(ack_gateway, providers):
+    gateway = await ack_gateway(acks={"max_defer": 60})
+    accepted: list = []
+    stop = asyncio.Event()
+    flood = asyncio.create_task(_flood(gateway, accepted, stop))
+    await eventually(lambda: len(accepted) >= 150, timeout=30, what="a flood of reports")
+    await asyncio.sleep(1.0)  # time enough for the sender, were it not waiting for intake
+    sent_during_flood = len(providers.received)
+    stop.set()
+    await flood
+    assert sent_during_flood == 0
+    # Quiet again: every report of the flood gets its acknowledgement, each exactly once.
+    await eventually(lambda: len(providers.received) == len(accepted), timeout=60, what="every acknowledgement")
+    codes = {item.tracking_code for item in accepted}
+    assert {code for code in codes if any(code in str(sent) for sent in providers.received)} == codes
+
+
+async def test_under_endless_load_an_acknowledgement_waits_no_longer_than_max_defer(ack_gateway, providers):
+    gateway = await ack_gateway(acks={"max_defer": 1.0})
+    accepted: list = []
+    stop = asyncio.Event()
+    flood = asyncio.create_task(_flood(gateway, accepted, stop))
+    try:
+        await eventually(lambda: accepted, timeout=30, what="the first report")
+        started = time.monotonic()
+        await eventually(lambda: providers.received, timeout=20, what="an acknowledgement during the flood")
+        assert not flood.done()  # intake was busy all along
+        assert time.monotonic() - started < 10  # sent after about max_defer, not after the flood
+    finally:
+        stop.set()
+        await flood

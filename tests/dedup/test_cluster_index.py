@@ -51,3 +51,34 @@ def test_the_rebuild_finds_what_live_inserts_find():
     for probe in range(7):
         keys, low = lsh_code(signature(TEXT.format(probe)))
         assert rebuilt.candidates(keys, low, 0.0, 20) == live.candidates(keys, low, 0.0, 20)
+
+
+def test_the_same_words_find_the_newest_entry_with_them_until_it_expires_or_is_overwritten():
+    index = ClusterIndex(1024)
+    keys, low = lsh_code(signature(TEXT.format(0)))
+    index.insert("A" * 26, "cluster-a", 77, keys, low, 1000.0)
+    index.insert("B" * 26, "cluster-b", 77, keys, low, 1010.0)  # the same text joined another cluster later
+    assert index.same_text(77, since=0.0) == "cluster-b"
+    assert index.same_text(78, since=0.0) is None  # other words
+    assert index.same_text(77, since=1020.0) is None  # older than the window
+    for n in range(1024):  # the ring comes round: the entry is gone, so is the shortcut
+        index.insert(new_report_id(), "other", 1000 + n, keys, low, 2000.0)
+    assert index.same_text(77, since=0.0) is None
+
+
+def test_the_same_words_memory_is_bounded_and_survives_a_rebuild():
+    from gateway.dedup import RECENT_TEXTS
+
+    rows = entries(RECENT_TEXTS + 50)
+    live, rebuilt = ClusterIndex(RECENT_TEXTS * 2), ClusterIndex(RECENT_TEXTS * 2)
+    for digest, (report_id, keys, low, at) in enumerate(rows, start=1):
+        live.insert(report_id, report_id, digest, keys, low, at)
+    assert len(live.recent) == RECENT_TEXTS
+    assert live.same_text(1, since=0.0) is None  # the oldest text fell off
+    ids = np.array([r[0].encode() for r in rows], dtype="S26")
+    prints = np.arange(1, len(rows) + 1, dtype=np.uint64)
+    chunk = (ids, ids, prints, np.stack([r[1] for r in rows]), np.stack([r[2] for r in rows]),
+             np.array([r[3] for r in rows]))
+    rebuilt.bulk_load([chunk], len(rows))
+    assert rebuilt.recent == live.recent
+    assert rebuilt.same_text(len(rows), since=0.0) == rows[-1][0]

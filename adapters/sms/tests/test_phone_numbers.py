@@ -6,9 +6,11 @@ import csv
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.sms.webhook import international_msisdn
-from normalizer.contact import to_e164
+from normalizer.contact import fold_number, indonesian_mobile, parsed_e164, to_e164
 
 TABLE = Path(__file__).parents[1] / "testdata" / "phone-id.tsv"
 
@@ -47,3 +49,15 @@ def test_more_ways_of_writing(written, e164):
 ])
 def test_international_msisdn_without_plus(msisdn, given):
     assert international_msisdn(msisdn) == given
+
+
+@given(
+    prefix=st.sampled_from(["0", "+62", "62", "0062", "+62 (0)", "+6262", "08", "+628", "(0", "0 8"]),
+    digits=st.text(alphabet="0123456789", min_size=5, max_size=14),
+    separator=st.sampled_from(["", " ", "-", ".", ")"]),
+)
+@settings(max_examples=1500, deadline=None)
+def test_the_mobile_shortcut_gives_what_the_full_parse_gives(prefix, digits, separator):
+    folded = fold_number(prefix + separator + digits[:4] + separator + digits[4:])
+    shortcut = indonesian_mobile(folded)
+    assert shortcut is None or shortcut == parsed_e164(folded, "ID")

@@ -39,9 +39,9 @@ def hold_write_lock(database: Path) -> sqlite3.Connection:
     return conn
 
 
-def report_count(database: Path) -> int:
+def report_count(database: Path, where: str = "1") -> int:
     with sqlite3.connect(database) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0])
+        return int(conn.execute(f"SELECT COUNT(*) FROM reports WHERE {where}").fetchone()[0])
 
 
 def text_update(update_id: int, message_id: int, text: str) -> dict[str, Any]:
@@ -146,6 +146,9 @@ async def test_sigkill_after_commit_before_offset_confirmed_is_a_duplicate(
     await polling_process.start()
     bot_api.push(text_update(950, 20, "Jalan rusak depan SDN 3"))
     [first] = await queue_reader.take(1)
+    # Publishing is at-least-once: killed before the confirm is recorded, the report would rightly
+    # go out again. This test is about the update: wait until the report's own publishing is done.
+    await wait_for(lambda: report_count(database, "state = 2") == 1, what="the report to be marked published")
     polling_process.kill()
     bot_api.forget_confirmations()  # as if the confirming getUpdates never reached Telegram
 
