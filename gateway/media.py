@@ -47,6 +47,7 @@ from gateway.context import ChannelContext
 from gateway.ids import new_report_id
 from gateway.outbox import STATE_HELD, Outbox
 from gateway.pipeline import Accepted, Intake
+from gateway.tasks import cancel_and_wait
 from schemas import Attachment, RawMessage, Report
 
 log = structlog.get_logger("media")
@@ -210,10 +211,7 @@ class MediaFetcher:
 
     async def stop(self) -> None:
         self._started = False
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks.values()))
         self._tasks.clear()
 
     def _held_with_media(self) -> list[str]:
@@ -300,9 +298,8 @@ class MediaFetcher:
             item.attempts += 1
             try:
                 remaining = max(deadline - time.time(), _LAST_ATTEMPT_MIN)
-                async with self._limit:
-                    data, claimed_type, claimed_name = await asyncio.wait_for(
-                        registered.source.fetch(item.remote_ref), timeout=min(remaining, self.attempt_timeout))
+                async with self._limit, asyncio.timeout(min(remaining, self.attempt_timeout)):
+                    data, claimed_type, claimed_name = await registered.source.fetch(item.remote_ref)
             except PermanentMediaError as error:
                 status: Literal["refused", "unavailable"] = (
                     "refused" if isinstance(error, MediaTooLarge) else "unavailable")

@@ -33,6 +33,7 @@ from pamqp.header import ContentHeader
 from gateway.config import BrokerConfig
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox, Outgoing
+from gateway.tasks import cancel_and_wait
 from schemas import SCHEMA_ID
 
 log = structlog.get_logger("publisher")
@@ -104,6 +105,7 @@ class Publisher:
         self._connection: AbstractRobustConnection | None = None
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
+        self._stopping = False
         self._room = asyncio.Event()  # set when a confirm settles, freeing in-flight room
         # Published, confirm not yet in: confirmation -> sent at (oldest first). Its size is the in-flight count.
         self._awaiting: dict[asyncio.Future[object], float] = {}
@@ -150,23 +152,23 @@ class Publisher:
         return not self._known
 
     async def stop(self) -> None:
-        """Cancel the loops; a connection still being set up is closed too (never leaked)."""
+        """End the loops; a connection still being set up is closed too (never leaked)."""
+        # Besides the cancel: a loop whose cancel a library swallowed still sees these and ends.
+        self._stopping = True
+        self._lost.set()
         for handle in self._retry_handles:
             handle.cancel()
-        for task in [*self._tasks, *self._notes]:
-            task.cancel()
-        for task in [*self._tasks, *self._notes]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait([*self._tasks, *self._notes])
         await self._flush_confirmed()
         if self._connection is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._connection.close(), timeout=5)
+                async with asyncio.timeout(5):
+                    await self._connection.close()
 
     # -- connection -------------------------------------------------------------------------
     async def _connection_loop(self) -> None:
         delay = self.config.retry_initial
-        while True:
+        while not self._stopping:
             try:
                 connection = await aio_pika.connect(
                     self.config.url, timeout=10, client_properties={"connection_name": self.config.connection_name}
@@ -179,10 +181,13 @@ class Publisher:
                 continue
             # Known at once, so that stop() closes it even while the topology is being declared.
             self._connection = connection  # type: ignore[assignment]
+            if self._stopping:
+                break
             self._lost.clear()
             try:
                 # Bounded: a broker busy creating a quorum queue can leave a declare unanswered.
-                channel = await asyncio.wait_for(self._open_channel(connection), timeout=self.config.confirm_timeout)
+                async with asyncio.timeout(self.config.confirm_timeout):
+                    channel = await self._open_channel(connection)
             except Exception as error:
                 log.error("broker topology failed", error=str(error) or type(error).__name__,
                           exchange=self.config.exchange)
@@ -202,7 +207,8 @@ class Publisher:
             self._connected.clear()
             self.metrics.broker_connected.set(0)
             self._channel = None
-            log.warning("broker connection lost, reconnecting")
+            if not self._stopping:
+                log.warning("broker connection lost, reconnecting")
             with contextlib.suppress(Exception):
                 await connection.close()
 

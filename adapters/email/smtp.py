@@ -75,8 +75,9 @@ class SmtpService:
         if self._server is None:
             return
         self._server.close()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._server.wait_closed(), 5)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await self._server.wait_closed()
         self._server = None
 
 

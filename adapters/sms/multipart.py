@@ -11,7 +11,6 @@ Closed groups keep their parts' ids for RETENTION so a provider's late retry sta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sqlite3
 import time
@@ -24,6 +23,7 @@ import structlog
 from gateway.ids import new_report_id
 from gateway.outbox import Outbox, OutboxUnavailable
 from gateway.pipeline import Accepted, Intake
+from gateway.tasks import cancel_and_wait
 from schemas import Channel, RawMessage, Report, Sender
 
 log = structlog.get_logger("sms.multipart")
@@ -309,11 +309,7 @@ class ConcatAssembler:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(list(self._tasks))
 
     def _arm(self, group_id: str, deadline: float) -> None:
         if self._stopping:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from adapters.telegram.botapi import BotApi, BotApiError
 from adapters.telegram.handler import TelegramIntake, validate_update
 from gateway.http import RequestError
+from gateway.tasks import cancel_and_wait
 
 log = structlog.get_logger("telegram")
 
@@ -53,12 +54,11 @@ class TelegramService:
     async def stop(self) -> None:
         """Stop polling; a batch being committed finishes first, and its offset is confirmed."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
         if self._batch is not None and not self._batch.done():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._batch), timeout=10)
+                async with asyncio.timeout(10):
+                    await asyncio.shield(self._batch)
         if self.polling and self.offset is not None:
             # Confirms the committed updates now, so a restart does not fetch them again.
             with contextlib.suppress(BotApiError):

@@ -25,6 +25,7 @@ from gateway.acks.text import render
 from gateway.config import AcksConfig, ChannelsConfig
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox, OutboxUnavailable
+from gateway.tasks import cancel_and_wait
 from schemas import Channel, RawMessage, Report
 
 log = structlog.get_logger("acks")
@@ -126,9 +127,7 @@ class AckService:
 
     async def stop(self, grace: float = 5.0) -> None:
         if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+            await cancel_and_wait([self._runner])
             self._runner = None
         # Sends already on the wire may finish and be marked; the rest stay pending for the next start.
         if self._in_flight:
