@@ -101,6 +101,8 @@ class OutboxStatus:
 
 
 _Op = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+_Outcomes = list[tuple[bool, Any]]  # per operation: (ran, its result) or (raised, its error)
+_Failure = tuple[int, Exception]  # the operation that raised: its index in the batch, its error
 _STOP = object()
 _MAX_PARAMETERS = 30_000  # per statement; SQLite's own limit is 32,766 or more
 
@@ -111,17 +113,23 @@ class RowInsert:
 
     Every sqlite3 step hands the GIL to the event loop and back; a handful of statements for a
     batch's rows instead of several per report is what keeps the writer from throttling intake.
+    ``verb="INSERT"`` makes a conflicting row fail the statement instead of being skipped.
     """
 
     table: str
     columns: tuple[str, ...]
+    verb: str = "INSERT OR IGNORE"
 
     def statement(self, rows: int) -> str:
         values = "(" + ",".join("?" * len(self.columns)) + ")"
-        return f"INSERT OR IGNORE INTO {self.table} ({','.join(self.columns)}) VALUES " + ",".join([values] * rows)
+        return f"{self.verb} INTO {self.table} ({','.join(self.columns)}) VALUES " + ",".join([values] * rows)
 
 
 RAW_MESSAGE = RowInsert("raw_messages", ("sha256", "content_type", "data"))
+# Plain INSERT: a repeat's unique key (or a drawn tracking code already taken) fails the batch's
+# report statement, and the batch runs again with one checked INSERT per report (_run_batch).
+REPORT_ROW = RowInsert("reports", ("id", "tracking_code", "channel", "inbound_address", "message_id", "identity",
+                                   "kind", "routing_key", "payload", "received_at", "state"), verb="INSERT")
 
 
 class Outbox:
@@ -134,6 +142,7 @@ class Outbox:
         self._writer: sqlite3.Connection | None = None
         # Writer thread only: rows deferred by the running operation, and by the batch's finished ones.
         self._op_rows: list[tuple[RowInsert, tuple[Any, ...]]] | None = None
+        self._defer_reports = False  # set while a batch runs optimistically (_run_batch)
         self._batch_rows: list[tuple[RowInsert, tuple[Any, ...]]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -203,18 +212,16 @@ class Outbox:
         self._op_rows.append((insert, row))
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
-        outcomes: list[tuple[bool, Any]]
+        outcomes: _Outcomes
         try:
             conn.execute("BEGIN IMMEDIATE")
-            outcomes, failure = self._run_together(conn, batch)
-            if failure is not None:
-                # One operation failed: it keeps its error (it is not run twice), and the batch runs
-                # again with every other operation in a SAVEPOINT of its own, so a failure stays its
-                # own. (The operations before it run twice: their Python side effects, a metric say, repeat.)
+            optimistic, failure = self._run_optimistic(conn, batch)
+            if optimistic is None:
                 conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
-                outcomes = self._run_isolated(conn, batch, failure)
-            self._insert_deferred(conn)
+                optimistic = self._run_checked(conn, batch, failure)
+                self._insert_deferred(conn)
+            outcomes = optimistic
             conn.execute("COMMIT")
         except sqlite3.Error as error:
             log.error("outbox commit failed", error=str(error), batch=len(batch))
@@ -226,7 +233,7 @@ class Outbox:
             unavailable = OutboxUnavailable(f"outbox commit failed: {error}")
             outcomes = [(False, unavailable)] * len(batch)
         finally:
-            self._op_rows, self._batch_rows = None, []
+            self._op_rows, self._batch_rows, self._defer_reports = None, [], False
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_op, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, ok, value))
@@ -236,11 +243,42 @@ class Outbox:
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 pass
 
-    def _run_together(
-        self, conn: sqlite3.Connection, batch: list[_Op]
-    ) -> tuple[list[tuple[bool, Any]], tuple[int, Exception] | None]:
+    def _run_optimistic(self, conn: sqlite3.Connection, batch: list[_Op]) -> tuple[_Outcomes | None, _Failure | None]:
+        """The usual batch: every report new, no operation failing. Its reports go in as one multi-row
+        INSERT with the other deferred rows, so a batch costs a few sqlite steps, not one per report.
+
+        Outcomes None if that did not hold, with the operation that raised if one did: the caller
+        rolls back and runs the batch checked.
+        """
+        self._defer_reports = True
+        try:
+            outcomes, failure = self._run_together(conn, batch)
+            if failure is not None:
+                return None, failure
+            try:
+                self._insert_deferred(conn)
+            except sqlite3.IntegrityError:  # a repeat, or a tracking code already taken
+                return None, None
+            return outcomes, None
+        finally:
+            self._defer_reports = False
+            self._batch_rows = []
+
+    def _run_checked(self, conn: sqlite3.Connection, batch: list[_Op], failure: _Failure | None) -> _Outcomes:
+        """Each report's own INSERT decides whether it is a repeat. An operation that raised keeps its
+        error (it is not run again), and the rest run again, each in a SAVEPOINT of its own, so a
+        failure stays its own. (Operations run again repeat their Python side effects, a metric say.)"""
+        if failure is None:
+            outcomes, failure = self._run_together(conn, batch)
+            if failure is None:
+                return outcomes
+            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+        return self._run_isolated(conn, batch, failure)
+
+    def _run_together(self, conn: sqlite3.Connection, batch: list[_Op]) -> tuple[_Outcomes, _Failure | None]:
         """Every operation straight into the transaction (no SAVEPOINT steps), up to the first that raises."""
-        outcomes: list[tuple[bool, Any]] = []
+        outcomes: _Outcomes = []
         for index, (operation, _loop, _future) in enumerate(batch):
             self._op_rows = []
             try:
@@ -251,10 +289,8 @@ class Outbox:
             self._batch_rows += self._op_rows
         return outcomes, None
 
-    def _run_isolated(
-        self, conn: sqlite3.Connection, batch: list[_Op], failed: tuple[int, Exception]
-    ) -> list[tuple[bool, Any]]:
-        outcomes: list[tuple[bool, Any]] = []
+    def _run_isolated(self, conn: sqlite3.Connection, batch: list[_Op], failed: _Failure) -> _Outcomes:
+        outcomes: _Outcomes = []
         for index, (operation, _loop, _future) in enumerate(batch):
             if index == failed[0]:
                 outcomes.append((False, failed[1]))
@@ -295,42 +331,20 @@ class Outbox:
         ``extra`` runs in the same transaction, for state that must commit with the report.
         """
 
+        def row(stored: Report, payload: bytes) -> tuple[Any, ...]:
+            return (stored.id, stored.tracking_code, stored.channel.value, stored.source.inbound_address,
+                    stored.source.message_id, stored.reporter.identity, stored.kind.value, stored.routing_key,
+                    payload, stored.received_at.timestamp(), STATE_HELD if held else STATE_READY)
+
         def insert(conn: sqlite3.Connection) -> Committed:
-            # The hot path is one INSERT; the unique keys decide, and only a conflict costs a look-up.
             stored = report
-            for _attempt in range(16):
-                payload = stored.to_json()
-                try:
-                    conn.execute(
-                        "INSERT INTO reports (id, tracking_code, channel, inbound_address, message_id, identity,"
-                        " kind, routing_key, payload, received_at, state) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            stored.id,
-                            stored.tracking_code,
-                            stored.channel.value,
-                            stored.source.inbound_address,
-                            stored.source.message_id,
-                            stored.reporter.identity,
-                            stored.kind.value,
-                            stored.routing_key,
-                            payload,
-                            stored.received_at.timestamp(),
-                            STATE_HELD if held else STATE_READY,
-                        ),
-                    )
-                    break
-                except sqlite3.IntegrityError:
-                    existing = conn.execute(
-                        "SELECT id, tracking_code FROM reports"
-                        " WHERE channel=? AND inbound_address=? AND message_id=?",
-                        (report.channel.value, report.source.inbound_address, report.source.message_id),
-                    ).fetchone()
-                    if existing is not None:
-                        return Committed(existing[0], existing[1], True, None)
-                    # Otherwise the random tracking code was taken: draw another.
-                    stored = stored.model_copy(update={"tracking_code": new_tracking_code()})
+            payload = stored.to_json()
+            if self._defer_reports:
+                self.defer(REPORT_ROW, row(stored, payload))
             else:
-                raise OutboxUnavailable("no free tracking code after 16 draws")
+                stored, payload, repeat = self._insert_checked(conn, stored, payload, row)
+                if repeat is not None:
+                    return repeat
             if raw is not None and stored.raw is not None:
                 self.defer(RAW_MESSAGE, (stored.raw.sha256, raw_content_type, raw))
             if extra is not None:
@@ -342,6 +356,29 @@ class Outbox:
             return Committed(stored.id, stored.tracking_code, False, outgoing)
 
         return await self.transact(insert)
+
+    @staticmethod
+    def _insert_checked(
+        conn: sqlite3.Connection, report: Report, payload: bytes,
+        row: Callable[[Report, bytes], tuple[Any, ...]],
+    ) -> tuple[Report, bytes, Committed | None]:
+        """One INSERT; on a conflict, the original of an exact repeat, or a fresh tracking code."""
+        stored = report
+        for _attempt in range(16):
+            try:
+                conn.execute(REPORT_ROW.statement(1), row(stored, payload))
+                return stored, payload, None
+            except sqlite3.IntegrityError:
+                existing = conn.execute(
+                    "SELECT id, tracking_code FROM reports WHERE channel=? AND inbound_address=? AND message_id=?",
+                    (report.channel.value, report.source.inbound_address, report.source.message_id),
+                ).fetchone()
+                if existing is not None:
+                    return stored, payload, Committed(existing[0], existing[1], True, None)
+                # Otherwise the random tracking code was taken: draw another.
+                stored = stored.model_copy(update={"tracking_code": new_tracking_code()})
+                payload = stored.to_json()
+        raise OutboxUnavailable("no free tracking code after 16 draws")
 
     async def release(self, report: Report) -> Outgoing:
         """Replace a held report with its final version and make it publishable."""

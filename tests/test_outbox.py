@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.ids import new_report_id
+from gateway.ids import new_report_id, new_tracking_code
 from gateway.outbox import RAW_MESSAGE, Outbox
 from schemas import Channel, Raw, Report, Reporter, Source
 
@@ -60,8 +60,12 @@ async def test_concurrent_commits_share_transactions_and_duplicates_race_safely(
     assert all(len(ids) == 1 for ids in by_key.values())
 
 
-async def test_a_failing_operation_does_not_fail_its_batch_mates(outbox):
+async def test_a_failing_operation_does_not_fail_its_batch_mates_and_runs_once(outbox):
+    runs = 0
+
     def bad(conn: sqlite3.Connection) -> None:
+        nonlocal runs
+        runs += 1
         conn.execute("INSERT INTO reports (id) VALUES ('x')")  # violates NOT NULL
 
     results = await asyncio.gather(
@@ -69,7 +73,33 @@ async def test_a_failing_operation_does_not_fail_its_batch_mates(outbox):
         return_exceptions=True,
     )
     assert isinstance(results[1], sqlite3.IntegrityError)
+    assert runs == 1
     assert outbox.status().total == 2
+
+
+async def test_a_repeat_among_new_reports_gets_its_original_and_the_new_ones_commit_once(outbox):
+    original = await outbox.commit_report(make_report("seen-before"))
+    batch = [make_report(f"new-{i}", code=new_tracking_code()) for i in range(30)]
+    batch.insert(12, make_report("seen-before", code=new_tracking_code()))
+    results = await asyncio.gather(*(outbox.commit_report(report) for report in batch))
+    repeat = results[12]
+    assert repeat.duplicate and (repeat.id, repeat.tracking_code) == (original.id, original.tracking_code)
+    new = [result for result in results if not result.duplicate]
+    assert len(new) == 30 and all(result.outgoing is not None for result in new)
+    assert outbox.status().total == 31
+
+
+async def test_a_batch_of_new_reports_costs_a_few_statements_not_one_per_report(outbox):
+    # Each sqlite3 step hands the GIL to the event loop and back: per-report statements throttle intake.
+    statements: list[str] = []
+    assert outbox._writer is not None
+    outbox._writer.set_trace_callback(statements.append)
+    reports = [make_report(f"m-{i}", code=new_tracking_code()) for i in range(200)]
+    results = await asyncio.gather(*(outbox.commit_report(report) for report in reports))
+    assert not any(result.duplicate for result in results)
+    inserts = [statement for statement in statements if statement.startswith("INSERT INTO reports")]
+    assert len(inserts) <= 10, f"{len(inserts)} report INSERTs for 200 reports"
+    assert outbox.status().total == 200
 
 
 async def test_rows_deferred_by_a_failing_operation_are_not_committed_its_batch_mates_are(outbox):
