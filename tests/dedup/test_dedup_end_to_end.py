@@ -76,6 +76,17 @@ async def test_index_is_rebuilt_from_the_store_after_a_restart(make_gateway, htt
     assert reports[other["id"]]["dedup"]["cluster"] == first["id"]  # found through the rebuilt LSH index
 
 
+async def test_a_link_made_before_a_restart_still_finds_a_resend_by_the_other_handle(make_gateway, http, queue_reader):
+    gateway = await make_gateway()
+    first = await post(http, gateway, {"body": FIRST, "phone": "081234567890", "email": "siti@example.id"}, "e-1")
+    await queue_reader.take(1)
+    await gateway.stop()
+    restarted = await make_gateway()
+    by_mail = await post(http, restarted, {"body": RESEND, "email": "siti@example.id"}, "e-2")
+    report = json.loads((await queue_reader.take(2))[-1].body)
+    assert report["id"] == by_mail["id"] and report["dedup"]["duplicate_of"] == first["id"]
+
+
 async def test_short_template_texts_are_never_linked(make_gateway, http, queue_reader):
     gateway = await make_gateway()
     for index in range(3):
