@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,6 +20,8 @@ from gateway.publisher import Publisher
 from normalizer import Draft, Step, normalize
 from normalizer.draft import build_report
 from schemas import Attachment, Dedup, Raw, RawMessage, Report
+
+QUIET_AFTER = 0.05  # seconds without a report accepted before intake counts as quiet
 
 log = structlog.get_logger("intake")
 
@@ -68,20 +71,26 @@ class Intake:
         self._accepting = 0
         self._quiet = asyncio.Event()  # set while no report is being accepted
         self._quiet.set()
+        self._last_accepted = 0.0  # time.monotonic() when the last accept ended
 
     async def quiet(self, timeout: float) -> bool:
-        """Wait until no report is being accepted, at most ``timeout`` seconds; True if it is quiet.
+        """Wait until no report has been accepted for QUIET_AFTER seconds, at most ``timeout``
+        seconds; True if intake is quiet.
 
-        Background work that must never slow intake down (acknowledgements) waits on this.
+        Background work that must never slow intake down (acknowledgements) waits on this. Under
+        load intake is idle for a moment between two requests; that is not quiet, or the waiting
+        work would run in every such gap and take its share of the event loop from intake.
         """
-        if self._quiet.is_set():
-            return True
         try:
             async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel on 3.11
-                await self._quiet.wait()
+                while True:
+                    await self._quiet.wait()
+                    idle = time.monotonic() - self._last_accepted
+                    if idle >= QUIET_AFTER:
+                        return True
+                    await asyncio.sleep(QUIET_AFTER - idle)
         except TimeoutError:
             return False
-        return True
 
     async def accept(self, raw: RawMessage, *, hold: bool = False, extra: CommitHook | None = None) -> Accepted:
         """Commit ``raw`` as a report; returns once it is durable. Raises OutboxUnavailable.
@@ -97,6 +106,7 @@ class Intake:
         finally:
             self._accepting -= 1
             if not self._accepting:
+                self._last_accepted = time.monotonic()
                 self._quiet.set()
 
     async def _accept(self, raw: RawMessage, hold: bool, extra: CommitHook | None) -> Accepted:

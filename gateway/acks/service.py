@@ -30,6 +30,7 @@ from schemas import Channel, RawMessage, Report
 
 log = structlog.get_logger("acks")
 
+RECENT_CODES = 4096  # latest reports' tracking codes kept for their resends' acknowledgements
 IDLE_POLL = 30.0  # a safety net only: new rows and finished sends wake the loop at once
 ANY_PROVIDER = "*"
 
@@ -68,6 +69,7 @@ class AckService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._wake_scheduled = False
+        self._recent_codes: dict[str, str] = {}  # report id -> tracking code, oldest first (writer thread only)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._runner: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -77,6 +79,7 @@ class AckService:
 
     # -- in the report's commit transaction (outbox writer thread) ---------------------------------
     def hook(self, conn: sqlite3.Connection, report: Report, raw: RawMessage) -> None:
+        self._remember_code(report)
         if report.channel is Channel.WEB:
             return  # the confirmation page and the API answer already show the code
         if not self._schema_ready:
@@ -84,10 +87,10 @@ class AckService:
         channel, provider = report.channel.value, report.source.provider
         template, code = "received", report.tracking_code
         if report.dedup.duplicate_of:
-            original = conn.execute("SELECT tracking_code FROM reports WHERE id=?",
-                                    (report.dedup.duplicate_of,)).fetchone()
+            original = self._recent_codes.get(report.dedup.duplicate_of) or self._stored_code(
+                conn, report.dedup.duplicate_of)
             if original is not None:
-                template, code = "duplicate", str(original[0])
+                template, code = "duplicate", original
         inputs: dict[str, object] = {"template": template, "tracking_code": code, "language": report.language}
         sender = self._sender(channel, provider)
         target = self._target(sender, conn, report, raw)
@@ -103,6 +106,18 @@ class AckService:
             self._wake_scheduled = True
             with contextlib.suppress(RuntimeError):  # the loop is closing; the restart finds the row
                 self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _remember_code(self, report: Report) -> None:
+        # A resend usually follows its original soon: its code comes from here, without a query
+        # (a sqlite step in the writer hands the GIL to the event loop and back, per report).
+        self._recent_codes[report.id] = report.tracking_code
+        if len(self._recent_codes) > RECENT_CODES:
+            del self._recent_codes[next(iter(self._recent_codes))]
+
+    @staticmethod
+    def _stored_code(conn: sqlite3.Connection, report_id: str) -> str | None:
+        row = conn.execute("SELECT tracking_code FROM reports WHERE id=?", (report_id,)).fetchone()
+        return None if row is None else str(row[0])
 
     @staticmethod
     def _target(sender: Sender | None, conn: sqlite3.Connection, report: Report, raw: RawMessage) -> Target | Skip:

@@ -138,12 +138,17 @@ async def test_exact_repeat_gets_nothing_new(ack_gateway, providers):
     assert len(ack_rows(gateway)) == 1
 
 
-async def test_near_duplicate_is_told_the_original_code(ack_gateway, providers):
+@pytest.mark.parametrize("restart", [False, True], ids=["same process", "original from before a restart"])
+async def test_near_duplicate_is_told_the_original_code(ack_gateway, providers, restart):
     gateway = await ack_gateway()
     text = "Pohon tumbang menutup jalan di RT 05, mohon segera dibersihkan"
     message = CASES["telegram"].raw(text)
     first = await gateway.intake.accept(message)
     chat = message.message_id.split(":")[0]
+    if restart:  # the original's code is then read from the store, not from the recent codes in memory
+        await eventually(lambda: providers.routes("telegram"), what="the first acknowledgement")
+        await gateway.stop()
+        gateway = await ack_gateway()
     # The same person sends it again: a new Telegram message in the same chat.
     resend = await gateway.intake.accept(replace(message, message_id=f"{chat}:999"))
     assert resend.report is not None and resend.report.dedup.duplicate_of == first.id

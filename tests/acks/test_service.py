@@ -167,6 +167,15 @@ async def _flood(gateway, accepted: list, stop: asyncio.Event, citizens: int = 8
     await asyncio.gather(*(citizen(number) for number in range(citizens)))
 
 
+async def test_a_gap_between_two_requests_is_not_a_quiet_moment(ack_gateway, providers):
+    # Over HTTP under load intake is idle for a moment between two requests; were that quiet, the
+    # sender would run in every such gap and take its share of the event loop from intake.
+    gateway = await ack_gateway()
+    await gateway.intake.accept(CASES["telegram"].raw("Lampu jalan mati di gang mawar"))
+    assert not await gateway.intake.quiet(0.02)
+    assert await gateway.intake.quiet(1.0)
+
+
 async def test_intake_comes_first_and_the_acknowledgements_follow(ack_gateway, providers):
     gateway = await ack_gateway(acks={"max_defer": 60})
     accepted: list = []
