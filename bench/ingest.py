@@ -7,7 +7,7 @@
     confirmed on the queue; then a paced wrk run at half that rate for p50/p99 latency.
 Reported as ratios to (a) because these 2-core machines are shared and noisy.
 
-    .venv/bin/python bench/ingest.py [--seconds 15] [--scenarios api,sms,...]
+    .venv/bin/python bench/ingest.py [--seconds 15] [--scenarios api,sms,...] [--rates-only]
 
 Scenarios: api, api_dedup / api_dedup_off (the dedup step's cost), form, sms / sms_acks
 (acknowledgements off / on), whatsapp, telegram.
@@ -300,7 +300,9 @@ async def wait_acks(sink: Sink, calls_before: int, accepted: float, limit: float
     return round(time.perf_counter() - started, 2)
 
 
-async def measure(scenario: Scenario, seconds: float, connections: int, sink: Sink) -> dict[str, Any]:
+async def measure(
+    scenario: Scenario, seconds: float, connections: int, sink: Sink, with_latency: bool = True
+) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"lapor-bench-{scenario.name}-"))
     run = GatewayRun(scenario, workdir, sink)
     await run.start()
@@ -319,19 +321,22 @@ async def measure(scenario: Scenario, seconds: float, connections: int, sink: Si
         sustained = accepted / elapsed
         acks_in_time = sink.calls - sink_calls
         ack_drain_s = await wait_acks(sink, sink_calls, accepted) if scenario.acks else None
-        # Latency at half the sustained rate: each connection paced to rate/2/connections.
-        paced_connections = 16
-        delay_ms = max(1, int(1000 * paced_connections / (sustained / 2)))
-        paced = await asyncio.to_thread(run_wrk, run.url, scenario, load, min(seconds, 10), paced_connections, delay_ms)
-        await wait_published(run)
+        latency: dict[str, float] = {}
+        if with_latency:
+            # Latency at half the sustained rate: each connection paced to rate/2/connections.
+            paced_connections = 16
+            delay_ms = max(1, int(1000 * paced_connections / (sustained / 2)))
+            paced = await asyncio.to_thread(
+                run_wrk, run.url, scenario, load, min(seconds, 10), paced_connections, delay_ms)
+            await wait_published(run)
+            latency = {"p50_ms_at_half_rate": wrk_latency(paced, "50"), "p99_ms_at_half_rate": wrk_latency(paced, "99")}
         return {
             "scenario": scenario.name,
             "reports_per_s": round(sustained, 1),
             "accepted": int(accepted),
             "non_2xx": wrk_non_2xx(output),
             "publish_tail_s": publish_tail_s,  # load end -> every accepted report confirmed
-            "p50_ms_at_half_rate": wrk_latency(paced, "50"),
-            "p99_ms_at_half_rate": wrk_latency(paced, "99"),
+            **latency,
             "peak_rss_mb": round(run.peak_rss_mb(), 1),
             "provider_calls": sink.calls - sink_calls,
             **({"acks_sent_by_load_end": acks_in_time, "acks_all_sent_after_s": ack_drain_s} if scenario.acks else {}),
@@ -348,6 +353,8 @@ async def main() -> None:
     parser.add_argument("--in-flight", type=int, default=256)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--rates-only", action="store_true",
+                        help="skip the paced latency run: more alternating repeats in the same time (A/B)")
     args = parser.parse_args()
     sink = Sink()
     await sink.start()
@@ -355,7 +362,7 @@ async def main() -> None:
     print(f"raw ceiling (aio-pika confirmed persistent publishes, quorum queue): {ceiling:.1f} msg/s", flush=True)
     results: list[dict[str, Any]] = [{"scenario": "raw_ceiling", "reports_per_s": round(ceiling, 1)}]
     for name in args.scenarios.split(","):
-        result = await measure(SCENARIOS[name], args.seconds, args.connections, sink)
+        result = await measure(SCENARIOS[name], args.seconds, args.connections, sink, not args.rates_only)
         result["ratio_to_ceiling"] = round(result["reports_per_s"] / ceiling, 3)
         results.append(result)
         print(json.dumps(result), flush=True)
