@@ -132,6 +132,13 @@ REPORT_ROW = RowInsert("reports", ("id", "tracking_code", "channel", "inbound_ad
                                    "kind", "routing_key", "payload", "received_at", "state"), verb="INSERT")
 
 
+def _report_row(report: Report, payload: bytes, held: bool) -> tuple[Any, ...]:
+    """REPORT_ROW's values for ``report`` serialized as ``payload``."""
+    return (report.id, report.tracking_code, report.channel.value, report.source.inbound_address,
+            report.source.message_id, report.reporter.identity, report.kind.value, report.routing_key,
+            payload, report.received_at.timestamp(), STATE_HELD if held else STATE_READY)
+
+
 class Outbox:
     def __init__(self, path: Path, synchronous: str = "FULL", max_batch: int = 512) -> None:
         self.path = path
@@ -233,7 +240,7 @@ class Outbox:
             unavailable = OutboxUnavailable(f"outbox commit failed: {error}")
             outcomes = [(False, unavailable)] * len(batch)
         finally:
-            self._op_rows, self._batch_rows, self._defer_reports = None, [], False
+            self._op_rows, self._batch_rows = None, []
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_op, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, ok, value))
@@ -331,18 +338,13 @@ class Outbox:
         ``extra`` runs in the same transaction, for state that must commit with the report.
         """
 
-        def row(stored: Report, payload: bytes) -> tuple[Any, ...]:
-            return (stored.id, stored.tracking_code, stored.channel.value, stored.source.inbound_address,
-                    stored.source.message_id, stored.reporter.identity, stored.kind.value, stored.routing_key,
-                    payload, stored.received_at.timestamp(), STATE_HELD if held else STATE_READY)
-
         def insert(conn: sqlite3.Connection) -> Committed:
             stored = report
             payload = stored.to_json()
             if self._defer_reports:
-                self.defer(REPORT_ROW, row(stored, payload))
+                self.defer(REPORT_ROW, _report_row(stored, payload, held))
             else:
-                stored, payload, repeat = self._insert_checked(conn, stored, payload, row)
+                stored, payload, repeat = self._insert_checked(conn, stored, payload, held)
                 if repeat is not None:
                     return repeat
             if raw is not None and stored.raw is not None:
@@ -359,14 +361,13 @@ class Outbox:
 
     @staticmethod
     def _insert_checked(
-        conn: sqlite3.Connection, report: Report, payload: bytes,
-        row: Callable[[Report, bytes], tuple[Any, ...]],
+        conn: sqlite3.Connection, report: Report, payload: bytes, held: bool
     ) -> tuple[Report, bytes, Committed | None]:
         """One INSERT; on a conflict, the original of an exact repeat, or a fresh tracking code."""
         stored = report
         for _attempt in range(16):
             try:
-                conn.execute(REPORT_ROW.statement(1), row(stored, payload))
+                conn.execute(REPORT_ROW.statement(1), _report_row(stored, payload, held))
                 return stored, payload, None
             except sqlite3.IntegrityError:
                 existing = conn.execute(

@@ -147,9 +147,7 @@ class AckService:
         # Sends already on the wire may finish and be marked; the rest stay pending for the next start.
         if self._in_flight:
             _, late = await asyncio.wait(list(self._in_flight.values()), timeout=grace)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+            await cancel_and_wait(late)
         if self._http is not None:
             await self._http.close()
             self._http = None

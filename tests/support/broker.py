@@ -14,6 +14,8 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
+from gateway.tasks import cancel_and_wait
+
 AMQP_URL = os.environ.get("LAPOR_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
@@ -43,10 +45,7 @@ class BrokerNames:
         # cancel swallowed inside aio-pika (3.11's wait_for) would leave wait_for waiting forever.
         deleting = asyncio.create_task(self._delete())
         await asyncio.wait({deleting}, timeout=15)
-        if not deleting.done():
-            deleting.cancel()
-        elif not deleting.cancelled():
-            deleting.exception()
+        await cancel_and_wait([deleting])
 
     async def _delete(self) -> None:
         connection = await aio_pika.connect(AMQP_URL)
