@@ -3,8 +3,12 @@
 A report is accepted when its row is durably written here; only then does a channel get
 its success answer. One writer thread owns the write connection and runs every queued
 operation of a moment in one transaction (group commit), so many concurrent accepts share
-one fsync. Each operation runs inside its own SAVEPOINT so one failing operation does not
-take its batch-mates down with it. Other modules (multipart SMS, IMAP checkpoints) keep
+one fsync. Rows an operation defers (the report's own, an acknowledgement's, a dedup entry)
+go in with the whole batch's as one INSERT into a fan-out view whose triggers place each row
+in its table; a batch of only those is that one statement, atomic without BEGIN or COMMIT.
+If an operation raises, or a report turns out to be a repeat, the batch runs again with each
+operation inside its own SAVEPOINT, so one failing operation does not take its batch-mates
+down with it. Other modules (multipart SMS, IMAP checkpoints) keep
 their durable state here too, through ``transact``, so it commits atomically with reports.
 """
 
@@ -15,8 +19,9 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -105,20 +110,26 @@ _Outcomes = list[tuple[bool, Any]]  # per operation: (ran, its result) or (raise
 _Failure = tuple[int, Exception]  # the operation that raised: its index in the batch, its error
 _STOP = object()
 _MAX_PARAMETERS = 30_000  # per statement; SQLite's own limit is 32,766 or more
+_FANOUT_WIDTH = 12  # value columns of the fan-out view: the widest deferred row (reports: 11)
 
 
 @dataclass(frozen=True, slots=True)
 class RowInsert:
     """``INSERT OR IGNORE`` into one table, its rows gathered from a whole group commit (Outbox.defer).
 
-    Every sqlite3 step hands the GIL to the event loop and back; a handful of statements for a
-    batch's rows instead of several per report is what keeps the writer from throttling intake.
-    ``verb="INSERT"`` makes a conflicting row fail the statement instead of being skipped.
+    Every sqlite3 step hands the GIL to the event loop and back; one statement for a batch's rows
+    (through the fan-out view, once its trigger exists) instead of several per report is what keeps
+    the writer from throttling intake. ``verb="INSERT"`` makes a conflicting row fail the statement
+    instead of being skipped.
     """
 
     table: str
     columns: tuple[str, ...]
     verb: str = "INSERT OR IGNORE"
+
+    def __post_init__(self) -> None:
+        if len(self.columns) > _FANOUT_WIDTH:
+            raise ValueError(f"{self.table}: a deferred row has at most {_FANOUT_WIDTH} columns (the fan-out view's)")
 
     def statement(self, rows: int) -> str:
         values = "(" + ",".join("?" * len(self.columns)) + ")"
@@ -139,6 +150,39 @@ def _report_row(report: Report, payload: bytes, held: bool) -> tuple[Any, ...]:
             payload, report.received_at.timestamp(), STATE_HELD if held else STATE_READY)
 
 
+class _WriterConnection(sqlite3.Connection):
+    """The writer's connection. While ``lazy_begin`` is set, the first statement an operation runs
+    opens the batch's transaction: a batch whose operations only defer rows then needs no BEGIN and
+    no COMMIT, only its one fan-out INSERT (Outbox._insert_deferred)."""
+
+    lazy_begin = False
+
+    def begin(self) -> None:
+        if not self.in_transaction:
+            super().execute("BEGIN IMMEDIATE")
+
+    def run(self, sql: str, parameters: Sequence[Any]) -> None:
+        """``sql`` as is: outside a transaction, a transaction of its own."""
+        super().execute(sql, parameters)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if self.lazy_begin:
+            self.begin()
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        if self.lazy_begin:
+            self.begin()
+        return super().executemany(sql, parameters)
+
+
+# Every deferred row of a group commit goes in through one INSERT into this view: a trigger per
+# RowInsert, chosen by the row's tag, puts it into its table. One statement, whatever the tables.
+_FANOUT_VIEW = "CREATE TEMP VIEW IF NOT EXISTS deferred_rows AS SELECT NULL AS tag, {} WHERE 0".format(
+    ", ".join(f"NULL AS c{index}" for index in range(_FANOUT_WIDTH)))
+_FANOUT_PADDING = [(None,) * (_FANOUT_WIDTH - width) for width in range(_FANOUT_WIDTH + 1)]
+
+
 class Outbox:
     def __init__(self, path: Path, synchronous: str = "FULL", max_batch: int = 512) -> None:
         self.path = path
@@ -151,17 +195,21 @@ class Outbox:
         self._op_rows: list[tuple[RowInsert, tuple[Any, ...]]] | None = None
         self._defer_reports = False  # set while a batch runs optimistically (_run_batch)
         self._batch_rows: list[tuple[RowInsert, tuple[Any, ...]]] = []
+        self._fanout_tags: dict[RowInsert, int] = {}  # RowInserts with a fan-out trigger, and their tags
+        self._fanout_wanted: set[RowInsert] = set()  # seen in a batch; their triggers come after its commit
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = self._connect()
+        self._writer = self._connect(_WriterConnection)
         self._writer.executescript(SCHEMA)
+        self._writer.execute(_FANOUT_VIEW)
         self._thread = threading.Thread(target=self._write_loop, name="outbox-writer", daemon=True)
         self._thread.start()
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+    def _connect(self, factory: type[sqlite3.Connection] = sqlite3.Connection) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30,
+                               factory=factory)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA busy_timeout=30000")
@@ -188,7 +236,7 @@ class Outbox:
         return await future
 
     def _write_loop(self) -> None:
-        assert self._writer is not None
+        assert isinstance(self._writer, _WriterConnection)
         conn = self._writer
         while True:
             first = self._ops.get()
@@ -218,18 +266,19 @@ class Outbox:
             raise RuntimeError("Outbox.defer outside an outbox operation")
         self._op_rows.append((insert, row))
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
+    def _run_batch(self, conn: _WriterConnection, batch: list[_Op]) -> None:
         outcomes: _Outcomes
         try:
-            conn.execute("BEGIN IMMEDIATE")
             optimistic, failure = self._run_optimistic(conn, batch)
             if optimistic is None:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
                 optimistic = self._run_checked(conn, batch, failure)
                 self._insert_deferred(conn)
             outcomes = optimistic
-            conn.execute("COMMIT")
+            if conn.in_transaction:  # else the batch was one fan-out INSERT, committed by itself
+                conn.execute("COMMIT")
         except sqlite3.Error as error:
             log.error("outbox commit failed", error=str(error), batch=len(batch))
             if conn.in_transaction:
@@ -241,6 +290,8 @@ class Outbox:
             outcomes = [(False, unavailable)] * len(batch)
         finally:
             self._op_rows, self._batch_rows = None, []
+        if self._fanout_wanted:
+            self._install_fanout(conn)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_op, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, ok, value))
@@ -250,14 +301,16 @@ class Outbox:
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 pass
 
-    def _run_optimistic(self, conn: sqlite3.Connection, batch: list[_Op]) -> tuple[_Outcomes | None, _Failure | None]:
-        """The usual batch: every report new, no operation failing. Its reports go in as one multi-row
-        INSERT with the other deferred rows, so a batch costs a few sqlite steps, not one per report.
+    def _run_optimistic(self, conn: _WriterConnection, batch: list[_Op]) -> tuple[_Outcomes | None, _Failure | None]:
+        """The usual batch: every report new, no operation failing. Its reports go in with the other
+        deferred rows, so a batch costs a few sqlite steps, not one per report: when its operations
+        only defer rows, a single statement and no transaction around it.
 
         Outcomes None if that did not hold, with the operation that raised if one did: the caller
         rolls back and runs the batch checked.
         """
         self._defer_reports = True
+        conn.lazy_begin = True
         try:
             outcomes, failure = self._run_together(conn, batch)
             if failure is not None:
@@ -268,6 +321,7 @@ class Outbox:
                 return None, None
             return outcomes, None
         finally:
+            conn.lazy_begin = False
             self._defer_reports = False
             self._batch_rows = []
 
@@ -314,15 +368,56 @@ class Outbox:
                 outcomes.append((False, error))
         return outcomes
 
-    def _insert_deferred(self, conn: sqlite3.Connection) -> None:
-        by_insert: dict[RowInsert, list[tuple[Any, ...]]] = {}
-        for insert, row in self._batch_rows:
-            by_insert.setdefault(insert, []).append(row)
-        for insert, rows in by_insert.items():
-            per_statement = max(1, _MAX_PARAMETERS // len(insert.columns))
+    def _insert_deferred(self, conn: _WriterConnection) -> None:
+        statements = self._deferred_statements()
+        if len(statements) > 1:
+            conn.begin()
+        for sql, parameters in statements:
+            conn.run(sql, parameters)
+
+    def _deferred_statements(self) -> list[tuple[str, list[Any]]]:
+        """The batch's deferred rows as INSERTs: through the fan-out view when every RowInsert among
+        them has its trigger, else one per table (and the missing triggers follow the commit)."""
+        tags = self._fanout_tags
+        statements: list[tuple[str, list[Any]]] = []
+        rows = self._batch_rows
+        if all(insert in tags for insert, _row in rows):
+            per_statement = _MAX_PARAMETERS // (_FANOUT_WIDTH + 1)
             for start in range(0, len(rows), per_statement):
                 chunk = rows[start:start + per_statement]
-                conn.execute(insert.statement(len(chunk)), [value for row in chunk for value in row])
+                values: list[Any] = []
+                for insert, row in chunk:
+                    values.append(tags[insert])
+                    values += row
+                    values += _FANOUT_PADDING[len(row)]
+                statements.append((_fanout_statement(len(chunk)), values))
+            return statements
+        by_insert: dict[RowInsert, list[tuple[Any, ...]]] = {}
+        for insert, row in rows:
+            by_insert.setdefault(insert, []).append(row)
+        self._fanout_wanted.update(insert for insert in by_insert if insert not in tags)
+        for insert, table_rows in by_insert.items():
+            per_statement = max(1, _MAX_PARAMETERS // len(insert.columns))
+            for start in range(0, len(table_rows), per_statement):
+                chunk = table_rows[start:start + per_statement]
+                statements.append((insert.statement(len(chunk)), [value for row in chunk for value in row]))
+        return statements
+
+    def _install_fanout(self, conn: _WriterConnection) -> None:
+        """Fan-out triggers for the RowInserts the last batch used without one (outside any transaction)."""
+        for insert in self._fanout_wanted - self._fanout_tags.keys():
+            tag = len(self._fanout_tags)
+            values = ",".join(f"NEW.c{index}" for index in range(len(insert.columns)))
+            try:
+                conn.execute(
+                    f"CREATE TEMP TRIGGER deferred_{tag} INSTEAD OF INSERT ON deferred_rows WHEN NEW.tag = {tag}"
+                    f" BEGIN {insert.verb} INTO {insert.table} ({','.join(insert.columns)}) VALUES ({values}); END"
+                )
+            except sqlite3.Error as error:  # its rows keep their own INSERT; nothing is lost but a step
+                log.error("outbox fan-out trigger not created", table=insert.table, error=str(error))
+                continue
+            self._fanout_tags[insert] = tag
+        self._fanout_wanted.clear()
 
     # -- reports ------------------------------------------------------------------------
     async def commit_report(
@@ -498,6 +593,12 @@ class _Reader:
     def __exit__(self, *_exc: object) -> None:
         if self._conn is not None:
             self._conn.close()
+
+
+@cache
+def _fanout_statement(rows: int) -> str:
+    values = "(" + ",".join("?" * (_FANOUT_WIDTH + 1)) + ")"
+    return "INSERT INTO deferred_rows VALUES " + ",".join([values] * rows)
 
 
 def _resolve_all(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import sqlite3
 from datetime import UTC, datetime
 
@@ -89,17 +90,40 @@ async def test_a_repeat_among_new_reports_gets_its_original_and_the_new_ones_com
     assert outbox.status().total == 31
 
 
-async def test_a_batch_of_new_reports_costs_a_few_statements_not_one_per_report(outbox):
+async def test_a_batch_of_new_reports_is_one_statement(outbox):
     # Each sqlite3 step hands the GIL to the event loop and back: per-report statements throttle intake.
+    await outbox.commit_report(make_report("first", code=new_tracking_code()))  # fan-out triggers follow a first use
     statements: list[str] = []
     assert outbox._writer is not None
     outbox._writer.set_trace_callback(statements.append)
     reports = [make_report(f"m-{i}", code=new_tracking_code()) for i in range(200)]
     results = await asyncio.gather(*(outbox.commit_report(report) for report in reports))
     assert not any(result.duplicate for result in results)
-    inserts = [statement for statement in statements if statement.startswith("INSERT INTO reports")]
-    assert len(inserts) <= 10, f"{len(inserts)} report INSERTs for 200 reports"
-    assert outbox.status().total == 200
+    steps = [text for text, _firings in itertools.groupby(statements)]  # a trigger's firings trace as its statement
+    assert all(step.startswith("INSERT INTO deferred_rows VALUES") for step in steps), steps
+    assert len(steps) <= 10, f"{len(steps)} statements for 200 reports"
+    assert outbox.status().total == 201
+
+
+async def test_an_operation_with_statements_of_its_own_commits_with_the_deferred_rows(outbox):
+    await outbox.commit_report(make_report("first", code=new_tracking_code()))
+
+    def tag(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO kv (key, value) VALUES ('tag', 'x')")
+        outbox.defer(RAW_MESSAGE, ("a" * 64, "text/plain", b"deferred beside a statement"))
+
+    def tag_and_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO kv (key, value) VALUES ('failed', 'x')")
+        outbox.defer(RAW_MESSAGE, ("b" * 64, "text/plain", b"deferred by a failing operation"))
+        raise ValueError("fails after its statement")
+
+    results = await asyncio.gather(outbox.transact(tag), outbox.transact(tag_and_fail),
+                                   outbox.commit_report(make_report("second", code=new_tracking_code())),
+                                   return_exceptions=True)
+    assert isinstance(results[1], ValueError)
+    assert await outbox.get_value("tag") == "x" and outbox.raw_original("a" * 64) is not None
+    assert await outbox.get_value("failed") is None and outbox.raw_original("b" * 64) is None
+    assert outbox.status().total == 2
 
 
 async def test_rows_deferred_by_a_failing_operation_are_not_committed_its_batch_mates_are(outbox):
