@@ -241,6 +241,12 @@ class GatewayRun:
         published = sum(float(v) for v in re.findall(r"^lapor_reports_published_total\{[^}]*\} (\S+)", text, re.M))
         return accepted, published
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU the gateway process has used so far (every thread)."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self) -> float:
         assert self.process is not None
         status = Path(f"/proc/{self.process.pid}/status").read_text()
@@ -309,9 +315,13 @@ async def measure(
     try:
         load = scenario.prepare(workdir, run.url)
         sink_calls = sink.calls
+        cpu_before = run.cpu_seconds()
         started = time.perf_counter()
         output = await asyncio.to_thread(run_wrk, run.url, scenario, load, seconds, connections)
         load_end = time.perf_counter()
+        # At the load's end: acknowledgements go out once intake is quiet, so their sends come after.
+        cpu_during_load = run.cpu_seconds() - cpu_before
+        acks_in_time = sink.calls - sink_calls
         accepted = await wait_published(run)
         if not accepted:
             raise RuntimeError(f"{scenario.name}: no report accepted; wrk said:\n{output}")
@@ -319,7 +329,6 @@ async def measure(
         elapsed = finished - started
         publish_tail_s = round(finished - load_end, 2)
         sustained = accepted / elapsed
-        acks_in_time = sink.calls - sink_calls
         ack_drain_s = await wait_acks(sink, sink_calls, accepted) if scenario.acks else None
         latency: dict[str, float] = {}
         if with_latency:
@@ -336,6 +345,8 @@ async def measure(
             "accepted": int(accepted),
             "non_2xx": wrk_non_2xx(output),
             "publish_tail_s": publish_tail_s,  # load end -> every accepted report confirmed
+            # The gateway's CPU (every thread) during the load, per report accepted.
+            "cpu_ms_per_report": round(1000 * cpu_during_load / accepted, 4),
             **latency,
             "peak_rss_mb": round(run.peak_rss_mb(), 1),
             "provider_calls": sink.calls - sink_calls,
