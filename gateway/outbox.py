@@ -19,7 +19,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -382,9 +382,7 @@ class Outbox:
         statements: list[tuple[str, list[Any]]] = []
         rows = self._batch_rows
         if all(insert in tags for insert, _row in rows):
-            per_statement = _MAX_PARAMETERS // (_FANOUT_WIDTH + 1)
-            for start in range(0, len(rows), per_statement):
-                chunk = rows[start:start + per_statement]
+            for chunk in _slices(rows, _MAX_PARAMETERS // (_FANOUT_WIDTH + 1)):
                 values: list[Any] = []
                 for insert, row in chunk:
                     values.append(tags[insert])
@@ -397,9 +395,7 @@ class Outbox:
             by_insert.setdefault(insert, []).append(row)
         self._fanout_wanted.update(insert for insert in by_insert if insert not in tags)
         for insert, table_rows in by_insert.items():
-            per_statement = max(1, _MAX_PARAMETERS // len(insert.columns))
-            for start in range(0, len(table_rows), per_statement):
-                chunk = table_rows[start:start + per_statement]
+            for chunk in _slices(table_rows, max(1, _MAX_PARAMETERS // len(insert.columns))):
                 statements.append((insert.statement(len(chunk)), [value for row in chunk for value in row]))
         return statements
 
@@ -502,8 +498,7 @@ class Outbox:
 
         def update(conn: sqlite3.Connection) -> None:
             # One statement per chunk, not one step per id (executemany): see RowInsert.
-            for start in range(0, len(chosen), _MAX_PARAMETERS):
-                chunk = chosen[start:start + _MAX_PARAMETERS]
+            for chunk in _slices(chosen, _MAX_PARAMETERS):
                 conn.execute(
                     "UPDATE reports SET state=2, published_at=?, last_error=NULL"
                     f" WHERE state=0 AND id IN ({','.join('?' * len(chunk))})",
@@ -593,6 +588,12 @@ class _Reader:
     def __exit__(self, *_exc: object) -> None:
         if self._conn is not None:
             self._conn.close()
+
+
+def _slices(items: list[T], size: int) -> Iterator[list[T]]:
+    """``items`` in consecutive slices of at most ``size``: one statement each, within SQLite's parameter limit."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 @cache
