@@ -340,8 +340,8 @@ class AcksConfig(_Section):
     retry_initial: float = Field(default=5.0, gt=0)
     retry_max: float = Field(default=600.0, gt=0)
     max_attempts: int = Field(default=20, ge=1)  # with the default backoff: about 2 hours of trying
-    # Intake first: while reports are being accepted, a due acknowledgement waits for a quiet moment
-    # (no report accepted for 50 ms), at most this many seconds (0: send at once, whatever intake is doing).
+    # Intake first: while reports are being accepted, acknowledgements are written and sent in a quiet
+    # moment (no report accepted for 50 ms), at most this many seconds after the report (0: at once).
     max_defer: float = Field(default=60.0, ge=0)
     email: AckEmailConfig = AckEmailConfig()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,3 +29,5 @@ class ChannelContext:
     outbox: Outbox
     metrics: Metrics
     services: list[Service] = field(default_factory=list)
+    # Run once the outbox is open, before intake opens (state a service must settle first).
+    preparations: list[Callable[[], Awaitable[object]]] = field(default_factory=list)

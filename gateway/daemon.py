@@ -95,6 +95,8 @@ class Gateway:
         self.outbox.open()
         if self.dedup is not None:
             await self.dedup.open()  # before intake opens: every report must see its earlier ones
+        for prepare in self.context.preparations:
+            await prepare()
         self.metrics.watch_outbox(self.outbox.status)
         await self.publisher.start()
         http = self.config.http

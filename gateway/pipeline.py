@@ -26,8 +26,8 @@ QUIET_AFTER = 0.05  # seconds without a report accepted before intake counts as 
 log = structlog.get_logger("intake")
 
 
-# Durable state that must commit atomically with a report (media to fetch, an acknowledgement to
-# send, a dedup fingerprint): runs inside the report's own outbox transaction.
+# Durable state that must commit atomically with a report (a closed multipart SMS group, a dedup
+# fingerprint): runs inside the report's own outbox transaction.
 CommitHook = Callable[[sqlite3.Connection, Report, RawMessage], None]
 
 
@@ -67,7 +67,8 @@ class Intake:
         self.metrics = metrics
         self.attachments = attachments
         self.near_duplicates = near_duplicates
-        self.commit_hooks: list[CommitHook] = []  # every report: registered by features (acks, dedup)
+        # Called in the event loop after every stored report: must be as cheap as a flag (acks).
+        self.stored_listeners: list[Callable[[], None]] = []
         self._accepting = 0
         self._quiet = asyncio.Event()  # set while no report is being accepted
         self._quiet.set()
@@ -96,8 +97,7 @@ class Intake:
         """Commit ``raw`` as a report; returns once it is durable. Raises OutboxUnavailable.
 
         ``hold`` keeps the committed report from the publisher until ``release`` (media that
-        must be fetched first). ``extra`` and the registered commit hooks run in the report's
-        transaction; they do not run for an exact repeat.
+        must be fetched first). ``extra`` runs in the report's transaction; not for an exact repeat.
         """
         self._accepting += 1
         self._quiet.clear()
@@ -129,7 +129,7 @@ class Intake:
                 raw=_raw_reference(raw),
                 dedup=dedup,
             )
-            hooks = [*self.commit_hooks, *([extra] if extra else [])]
+            hooks = [extra] if extra else []
             if self.near_duplicates is not None:
                 hooks.append(self.near_duplicates.record)
 
@@ -151,6 +151,8 @@ class Intake:
             bound.info("exact duplicate, original kept", tracking_code=committed.tracking_code)
             return Accepted(committed.id, committed.tracking_code, True, None)
         self.metrics.accepted.labels(channel).inc()
+        for listener in self.stored_listeners:
+            listener()
         if report.dedup.duplicate_of:
             self.metrics.duplicates.labels(channel, "near").inc()
         if committed.outgoing is not None and not hold:

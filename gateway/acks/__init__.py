@@ -10,15 +10,19 @@ from gateway.context import ChannelContext
 
 
 def install(context: ChannelContext) -> None:
-    """Register the commit hook and the sender service; ``[acks] enabled = false`` leaves both out."""
+    """The sender service, told of every stored report; ``[acks] enabled = false`` leaves it out
+    and records that this run acknowledges nothing."""
     config = context.config
+    outbox = context.outbox
     if not config.acks.enabled:
+        context.preparations.append(partial(outbox.transact, partial(store.mark_run, enabled=False)))
         return
-    service = AckService(config.acks, build_senders(config.acks, config.channels), context.outbox, context.metrics,
+    service = AckService(config.acks, build_senders(config.acks, config.channels), outbox, context.metrics,
                          intake_quiet=context.intake.quiet)
-    context.intake.commit_hooks.append(service.hook)
+    context.preparations.append(service.prepare)
+    context.intake.stored_listeners.append(service.report_stored)
     context.services.append(service)
-    context.metrics.watch_acks(partial(store.pending_per_channel, context.outbox))
+    context.metrics.watch_acks(partial(store.pending_per_channel, outbox))
 
 
 __all__ = ["AckService", "install"]

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from schemas import RawMessage, Report
+from schemas import Report
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +51,9 @@ class SendFailed(Exception):
 
 
 class Sender(Protocol):
-    def target(self, conn: sqlite3.Connection, report: Report, raw: RawMessage) -> Target | Skip:
-        """Runs in the report's commit transaction (``conn``): cheap, no network."""
+    def target(self, conn: sqlite3.Connection, report: Report) -> Target | Skip:
+        """Where the stored ``report``'s acknowledgement goes; runs in the outbox transaction (``conn``)
+        that writes the acknowledgement row: no network."""
         ...
 
     async def send(self, http: aiohttp.ClientSession, message: AckMessage) -> str | None:

@@ -9,7 +9,7 @@ import aiohttp
 
 from gateway.acks.base import AckMessage, Skip, Target, json_object, request
 from gateway.config import TelegramChannelConfig, WhatsAppChannelConfig
-from schemas import RawMessage, Report
+from schemas import Report
 
 # Graph API error codes that clear up by themselves: rate limits, pair rate limit, temporary errors.
 _WHATSAPP_MOMENTARY = frozenset({1, 2, 4, 17, 341, 80007, 130429, 131000, 131016, 131056})
@@ -24,8 +24,8 @@ class WhatsAppSender:
     def __init__(self, config: WhatsAppChannelConfig) -> None:
         self.config = config
 
-    def target(self, _conn: sqlite3.Connection, report: Report, raw: RawMessage) -> Target | Skip:
-        wa_id = report.reporter.whatsapp_id or raw.sender.whatsapp_id or (report.reporter.phone or "").lstrip("+")
+    def target(self, _conn: sqlite3.Connection, report: Report) -> Target | Skip:
+        wa_id = report.reporter.whatsapp_id or (report.reporter.phone or "").lstrip("+")
         if not wa_id:
             return Skip("no_recipient")
         # inbound_address is the business phone_number_id the citizen wrote to; the reply leaves from it.
@@ -55,11 +55,11 @@ class TelegramSender:
     def __init__(self, config: TelegramChannelConfig) -> None:
         self.config = config
 
-    def target(self, _conn: sqlite3.Connection, report: Report, raw: RawMessage) -> Target | Skip:
+    def target(self, _conn: sqlite3.Connection, report: Report) -> Target | Skip:
         # message_id is "<chat id>:<message id>" (an edit appends ":edit:<date>"): reply in that chat.
         chat, _, rest = report.source.message_id.partition(":")
         message = rest.split(":", 1)[0]
-        chat = chat or report.reporter.telegram_id or raw.sender.telegram_id or ""
+        chat = chat or report.reporter.telegram_id or ""
         if not chat.lstrip("-").isdigit():
             return Skip("no_recipient")
         fields = {"chat_id": chat}

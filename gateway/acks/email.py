@@ -19,9 +19,9 @@ import aiohttp
 
 from adapters.email.loops import OWN_HEADER
 from gateway.acks.base import AckMessage, SendFailed, Skip, Target
-from gateway.acks.store import remember_reply
+from gateway.acks.store import original_headers, remember_reply
 from gateway.config import AckEmailConfig
-from schemas import RawMessage, Report
+from schemas import Report
 
 _ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[^@\s<>(),;:\"\[\]\\]+\.[^@\s<>(),;:\"\[\]\\]+$")
 _MESSAGE_ID = re.compile(r"^<?([^<>\s]+@[^<>\s]+)>?$")
@@ -47,7 +47,7 @@ def reply_refusal(headers: Message) -> str | None:
 
 
 def _header_block(data: bytes) -> Message:
-    """The headers only, compat32 (no structured header objects): this runs in the commit transaction."""
+    """The headers only, compat32 (no structured header objects): this runs in an outbox transaction."""
     ends = [index for index in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if index >= 0]
     return BytesHeaderParser().parsebytes(data[: min(ends) + 2] if ends else data)
 
@@ -62,8 +62,8 @@ class EmailSender:
         self.config = config
         self.timeout = timeout
 
-    def target(self, conn: sqlite3.Connection, report: Report, raw: RawMessage) -> Target | Skip:
-        address = (report.reporter.email or raw.sender.email or "").strip().lower()
+    def target(self, conn: sqlite3.Connection, report: Report) -> Target | Skip:
+        address = (report.reporter.email or "").strip().lower()
         if not _ADDRESS.match(address):
             return Skip("no_recipient")
         sender = (self.config.from_address or report.source.inbound_address).strip().lower()
@@ -71,7 +71,8 @@ class EmailSender:
             return Skip("no_from_address")
         if address == sender or _MACHINE_LOCAL_PARTS.match(address.split("@")[0]):
             return Skip("machine_address")
-        headers = _header_block(raw.raw) if raw.raw else Message()
+        head = original_headers(conn, report.raw.sha256) if report.raw else None
+        headers = _header_block(head) if head else Message()
         reason = reply_refusal(headers)
         if reason is not None:
             return Skip(reason)

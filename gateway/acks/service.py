@@ -1,6 +1,9 @@
-"""The acknowledgement service: a row written with every report, sent after the commit, retried.
+"""The acknowledgement service: every stored report answered on its channel, sent later, retried.
 
-The commit hook only inserts a row (and wakes the sender); all network work happens in this
+Intake does no acknowledgement work: a stored report is itself the durable promise of its
+acknowledgement. In a quiet moment of intake (or after ``max_defer``) this service gives the
+reports stored past its cursor their rows, in the transaction that moves the cursor; a crash
+before that leaves them past the cursor for the next run. All network work happens in this
 service's own tasks, bounded by ``[acks] concurrency``, so a slow or dead provider never holds up
 intake. Rows left pending by a crash are sent after the restart.
 """
@@ -13,9 +16,12 @@ import random
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 
 import aiohttp
 import structlog
+from pydantic import ValidationError
 
 from gateway.acks import store
 from gateway.acks.base import AckMessage, Sender, SendFailed, Skip, Target
@@ -26,13 +32,15 @@ from gateway.config import AcksConfig, ChannelsConfig
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox, OutboxUnavailable
 from gateway.tasks import cancel_and_wait
-from schemas import Channel, RawMessage, Report
+from schemas import Report
 
 log = structlog.get_logger("acks")
 
-RECENT_CODES = 4096  # latest reports' tracking codes kept for their resends' acknowledgements
-IDLE_POLL = 30.0  # a safety net only: new rows and finished sends wake the loop at once
+IDLE_POLL = 30.0  # a safety net only: stored reports and finished sends wake the loop at once
 ANY_PROVIDER = "*"
+# Reports given their rows per outbox transaction: parsing them holds the writer (and the GIL) for
+# a few milliseconds at most, should intake start again meanwhile.
+ROWS_PER_TRANSACTION = 128
 
 
 def build_senders(acks: AcksConfig, channels: ChannelsConfig) -> dict[tuple[str, str], Sender]:
@@ -52,8 +60,11 @@ def build_senders(acks: AcksConfig, channels: ChannelsConfig) -> dict[tuple[str,
     return senders
 
 
-def _barrier(_conn: sqlite3.Connection) -> None:
-    """Queued behind every transaction already running: once it returns, their rows are visible."""
+@dataclass(frozen=True, slots=True)
+class _RowsWritten:
+    cursor: int  # the last report seq looked at
+    scanned: int
+    skipped: list[tuple[str, str]]  # (channel, reason) per report that gets no message
 
 
 class AckService:
@@ -63,13 +74,12 @@ class AckService:
         self.senders = senders
         self.outbox = outbox
         self.metrics = metrics
-        # Intake first: sends wait for a quiet moment in intake (Intake.quiet), at most config.max_defer.
+        # Intake first: rows are written and sent in a quiet moment of intake (Intake.quiet), waiting
+        # at most config.max_defer.
         self.intake_quiet = intake_quiet
-        self._schema_ready = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._cursor = 0  # the last report seq that has its row (store.CURSOR_KEY); read in prepare()
+        self._new_reports = True  # reports may be stored past the cursor: at start, by the last run
         self._wake = asyncio.Event()
-        self._wake_scheduled = False
-        self._recent_codes: dict[str, str] = {}  # report id -> tracking code, oldest first (writer thread only)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._runner: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -77,63 +87,76 @@ class AckService:
     def _sender(self, channel: str, provider: str) -> Sender | None:
         return self.senders.get((channel, provider)) or self.senders.get((channel, ANY_PROVIDER))
 
-    # -- in the report's commit transaction (outbox writer thread) ---------------------------------
-    def hook(self, conn: sqlite3.Connection, report: Report, raw: RawMessage) -> None:
-        self._remember_code(report)
-        if report.channel is Channel.WEB:
-            return  # the confirmation page and the API answer already show the code
-        if not self._schema_ready:
-            store.create_schema(conn)
+    def report_stored(self) -> None:
+        """Intake's call after every stored report (Intake.stored_listeners): as cheap as it gets."""
+        self._new_reports = True
+        self._wake.set()
+
+    # -- rows for the reports past the cursor (outbox writer thread) -------------------------------
+    def _write_rows(self, conn: sqlite3.Connection, after: int, due_at: float) -> _RowsWritten:
+        """One transaction's worth: rows for the next reports past ``after``, and the cursor moved on."""
+        scanned = store.new_reports(conn, after, ROWS_PER_TRANSACTION)
+        skipped: list[tuple[str, str]] = []
+        for seq, payload in scanned:
+            if payload is None:
+                continue  # a web report: the confirmation page and the API answer already show the code
+            try:
+                report = Report.model_validate_json(payload)
+            except ValidationError as error:  # written by a version with another schema: no reply, no stall
+                log.error("stored report unreadable, no acknowledgement", seq=seq, errors=error.error_count())
+                continue
+            reason = self._write_row(conn, report, due_at)
+            if reason is not None:
+                skipped.append((report.channel.value, reason))
+        cursor = scanned[-1][0] if scanned else after
+        if cursor != after:
+            store.write_cursor(conn, cursor)
+        return _RowsWritten(cursor, len(scanned), skipped)
+
+    def _write_row(self, conn: sqlite3.Connection, report: Report, due_at: float) -> str | None:
+        """The report's acknowledgement row; the reason when it gets no message."""
         channel, provider = report.channel.value, report.source.provider
         template, code = "received", report.tracking_code
         if report.dedup.duplicate_of:
-            original = self._recent_codes.get(report.dedup.duplicate_of) or self._stored_code(
-                conn, report.dedup.duplicate_of)
+            original = conn.execute("SELECT tracking_code FROM reports WHERE id=?",
+                                    (report.dedup.duplicate_of,)).fetchone()
             if original is not None:
-                template, code = "duplicate", original
+                template, code = "duplicate", str(original[0])
         inputs: dict[str, object] = {"template": template, "tracking_code": code, "language": report.language}
-        sender = self._sender(channel, provider)
-        target = self._target(sender, conn, report, raw)
+        target = self._target(self._sender(channel, provider), conn, report)
         if isinstance(target, Skip):
             store.insert(self.outbox, report_id=report.id, channel=channel, provider=provider, recipient=None,
-                         inputs=inputs, state=store.SKIPPED, reason=target.reason)
-            self.metrics.acks_skipped.labels(channel, target.reason).inc()
-            return
+                         inputs=inputs, state=store.SKIPPED, reason=target.reason, due_at=due_at)
+            return target.reason
         inputs["fields"] = dict(target.fields)
         store.insert(self.outbox, report_id=report.id, channel=channel, provider=provider, recipient=target.recipient,
-                     inputs=inputs, state=store.PENDING)
-        if self._loop is not None and not self._wake_scheduled:
-            self._wake_scheduled = True
-            with contextlib.suppress(RuntimeError):  # the loop is closing; the restart finds the row
-                self._loop.call_soon_threadsafe(self._wake.set)
-
-    def _remember_code(self, report: Report) -> None:
-        # A resend usually follows its original soon: its code comes from here, without a query
-        # (a sqlite step in the writer hands the GIL to the event loop and back, per report).
-        self._recent_codes[report.id] = report.tracking_code
-        if len(self._recent_codes) > RECENT_CODES:
-            del self._recent_codes[next(iter(self._recent_codes))]
+                     inputs=inputs, state=store.PENDING, due_at=due_at)
+        return None
 
     @staticmethod
-    def _stored_code(conn: sqlite3.Connection, report_id: str) -> str | None:
-        row = conn.execute("SELECT tracking_code FROM reports WHERE id=?", (report_id,)).fetchone()
-        return None if row is None else str(row[0])
-
-    @staticmethod
-    def _target(sender: Sender | None, conn: sqlite3.Connection, report: Report, raw: RawMessage) -> Target | Skip:
+    def _target(sender: Sender | None, conn: sqlite3.Connection, report: Report) -> Target | Skip:
         if sender is None:
             return Skip("no_sender_configured")
         try:
-            return sender.target(conn, report, raw)
+            return sender.target(conn, report)
         except Exception:  # odd input must cost the citizen the reply, never the report
             log.exception("acknowledgement addressing failed", report_id=report.id, channel=report.channel.value)
             return Skip("addressing_error")
 
     # -- lifecycle ---------------------------------------------------------------------------------
+    async def prepare(self) -> None:
+        """Once the outbox is open, before intake opens: the schema, and where the cursor stands."""
+
+        def prepare(conn: sqlite3.Connection) -> int:
+            store.create_schema(conn)
+            store.mark_run(conn, enabled=True)
+            cursor, _ = store.read_cursor(conn)
+            assert cursor is not None  # mark_run sets it
+            return cursor
+
+        self._cursor = await self.outbox.transact(prepare)
+
     async def start(self) -> None:
-        await self.outbox.transact(store.create_schema)
-        self._schema_ready = True
-        self._loop = asyncio.get_running_loop()
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.config.timeout),
             connector=aiohttp.TCPConnector(limit=self.config.concurrency),
@@ -151,16 +174,15 @@ class AckService:
         if self._http is not None:
             await self._http.close()
             self._http = None
-        self._loop = None
 
     # -- the sender loop ---------------------------------------------------------------------------
     async def _run(self) -> None:
         while True:
-            self._wake_scheduled = False
             self._wake.clear()
             timeout = IDLE_POLL
             try:
-                await self.outbox.transact(_barrier)
+                if self._new_reports:
+                    await self._write_rows_for_new_reports()
                 free = self.config.concurrency - len(self._in_flight)
                 if free > 0:
                     now = time.time()
@@ -179,6 +201,28 @@ class AckService:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
+
+    async def _write_rows_for_new_reports(self) -> None:
+        """Rows for every report stored past the cursor, written when intake is quiet.
+
+        They fall due when they were first noticed, so the wait for a quiet moment here and the one
+        before sending add up to ``max_defer`` at most.
+        """
+        noticed = time.time()
+        while True:
+            await self._yield_to_intake(noticed)
+            # Cleared before the scan: a report stored from here on is in this scan or sets it again.
+            self._new_reports = False
+            try:
+                written = await self.outbox.transact(partial(self._write_rows, after=self._cursor, due_at=noticed))
+            except BaseException:
+                self._new_reports = True  # nothing written: the next round tries again
+                raise
+            self._cursor = written.cursor
+            for channel, reason in written.skipped:
+                self.metrics.acks_skipped.labels(channel, reason).inc()
+            if written.scanned < ROWS_PER_TRANSACTION:
+                return
 
     async def _yield_to_intake(self, oldest_due: float) -> None:
         """Wait while reports are being accepted, until the oldest due send has waited max_defer."""

@@ -12,15 +12,15 @@ import aiohttp
 from gateway.acks.base import AckMessage, SendFailed, Skip, Target, json_object, request
 from gateway.acks.text import gsm7_length
 from gateway.config import GenericSmsConfig, KannelConfig, SmsChannelConfig, TwilioConfig, VonageConfig
-from schemas import RawMessage, Report
+from schemas import Report
 
 
 class SmsSender(ABC):
     """Addressing shared by every SMS provider: reply to the sender's number from the inbound address."""
 
-    def target(self, _conn: sqlite3.Connection, report: Report, raw: RawMessage) -> Target | Skip:
-        # An anonymous report may carry no phone of its own; the channel still knows who texted.
-        number = report.reporter.phone or report.reporter.address_as_given or raw.sender.phone
+    def target(self, _conn: sqlite3.Connection, report: Report) -> Target | Skip:
+        # A number the normalizer could not parse is kept as given: the provider may still deliver to it.
+        number = report.reporter.phone or report.reporter.address_as_given
         if not number:
             return Skip("no_recipient")
         return Target(number, {"to": number, "from": report.source.inbound_address})

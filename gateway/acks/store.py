@@ -1,4 +1,9 @@
-"""The acknowledgement rows in the outbox database: written with the report, updated by the sender."""
+"""The acknowledgement rows in the outbox database: written after the report, updated by the sender.
+
+A stored report is the durable promise of its acknowledgement: the reports table's ``seq`` past
+the cursor (kv ``acks.cursor``) is what still needs a row here. Rows are written in quiet moments
+(AckService), so intake does no acknowledgement work at all.
+"""
 
 from __future__ import annotations
 
@@ -55,6 +60,46 @@ ACK_ROW = RowInsert("acks", ("report_id", "channel", "provider", "recipient", "i
                                "next_attempt_at", "created_at", "last_error"))
 
 
+CURSOR_KEY = "acks.cursor"  # the last reports.seq that has been given its acknowledgement row
+ENABLED_KEY = "acks.enabled"  # "1" when the last run acknowledged reports, "0" when it ran with acks off
+NEW_REPORTS_SQL = ("SELECT seq, CASE WHEN channel = 'web' THEN NULL ELSE payload END FROM reports"
+                   " WHERE seq > ? ORDER BY seq LIMIT ?")
+WAITING_SQL = "SELECT channel, COUNT(*) FROM reports WHERE seq > ? AND channel != 'web' GROUP BY channel"
+
+
+def read_cursor(conn: sqlite3.Connection) -> tuple[int | None, str | None]:
+    """The cursor (None before the first enabled run) and how the last run was configured."""
+    values = dict(conn.execute("SELECT key, value FROM kv WHERE key IN (?, ?)", (CURSOR_KEY, ENABLED_KEY)))
+    cursor = values.get(CURSOR_KEY)
+    return (None if cursor is None else int(cursor)), values.get(ENABLED_KEY)
+
+
+def write_cursor(conn: sqlite3.Connection, seq: int) -> None:
+    Outbox.put_value(conn, CURSOR_KEY, str(seq))
+
+
+def mark_run(conn: sqlite3.Connection, *, enabled: bool) -> None:
+    """Before intake opens. A run with acknowledgements on starts its cursor at the reports already
+    stored when there is none yet or the last run had them off: reports accepted while they were
+    switched off are not answered days later."""
+    if enabled:
+        cursor, last_run = read_cursor(conn)
+        if cursor is None or last_run != "1":
+            write_cursor(conn, conn.execute("SELECT COALESCE(MAX(seq), 0) FROM reports").fetchone()[0])
+    Outbox.put_value(conn, ENABLED_KEY, "1" if enabled else "0")
+
+
+def new_reports(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, bytes | None]]:
+    """Reports stored after ``after`` (seq, payload; no payload for web reports, which need no message)."""
+    return conn.execute(NEW_REPORTS_SQL, (after, limit)).fetchall()
+
+
+def original_headers(conn: sqlite3.Connection, sha256: str, limit: int = 65536) -> bytes | None:
+    """The start of a report's raw original, where a message's headers are."""
+    row = conn.execute("SELECT substr(data, 1, ?) FROM raw_messages WHERE sha256=?", (limit, sha256)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
 def insert(
     outbox: Outbox,
     *,
@@ -65,11 +110,12 @@ def insert(
     inputs: dict[str, Any],
     state: int,
     reason: str | None = None,
+    due_at: float | None = None,
 ) -> None:
-    """The acknowledgement row, committed with its report (inside the report's outbox operation)."""
-    now = time.time()
+    """The acknowledgement row (inside an outbox operation); first due at ``due_at``, default now."""
+    due = time.time() if due_at is None else due_at
     outbox.defer(ACK_ROW, (report_id, channel, provider, recipient, _COMPACT_JSON.encode(inputs), f"ack-{report_id}",
-                           state, now, now, reason))
+                           state, due, due, reason))
 
 
 def remember_reply(conn: sqlite3.Connection, address: str, interval: float) -> bool:
@@ -103,9 +149,14 @@ def due(outbox: Outbox, now: float, limit: int, exclude: frozenset[str]) -> tupl
 
 
 def pending_per_channel(outbox: Outbox) -> dict[str, int]:
+    """Acknowledgements not sent yet: pending rows, and stored reports whose row is still to be written."""
     try:
         with outbox.reader() as conn:
-            return dict(conn.execute(PENDING_SQL).fetchall())
+            pending = dict(conn.execute(PENDING_SQL).fetchall())
+            cursor, _ = read_cursor(conn)
+            for channel, waiting in conn.execute(WAITING_SQL, (cursor or 0,)).fetchall():
+                pending[channel] = pending.get(channel, 0) + waiting
+            return pending
     except sqlite3.OperationalError:  # no acknowledgement written yet by this database
         return {}
 

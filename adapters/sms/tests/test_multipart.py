@@ -121,16 +121,22 @@ async def test_timeout_survives_a_restart(make_gateway, http, queue_reader):
     assert json.loads(message.body)["body"] == TEXT[1] + " […bagian 2 dari 2 hilang…]"
 
 
-async def test_last_part_and_report_commit_together_or_not_at_all(make_gateway, http, queue_reader):
+async def test_last_part_and_report_commit_together_or_not_at_all(make_gateway, http, queue_reader, monkeypatch):
     gateway = await make_gateway(**sms_config())
     await send(http, gateway, part(1, total=2))
     failures = [OutboxUnavailable("disk full")]
+    commit_report = gateway.outbox.commit_report
 
-    def fail_once(_conn, _report, _raw) -> None:
-        if failures:
-            raise failures.pop()
+    async def failing_once(report, raw=None, raw_content_type="application/octet-stream", held=False, extra=None):
+        def fail_once(conn, stored) -> None:  # the report's transaction fails once
+            if failures:
+                raise failures.pop()
+            if extra is not None:
+                extra(conn, stored)
 
-    gateway.intake.commit_hooks.append(fail_once)  # the report's transaction fails once
+        return await commit_report(report, raw, raw_content_type, held=held, extra=fail_once)
+
+    monkeypatch.setattr(gateway.outbox, "commit_report", failing_once)
     async with http.get(f"{base_url(gateway)}{PATH}?{urlencode(part(2, total=2))}") as response:
         assert response.status == 503  # Vonage retries
     assert (stored_parts(gateway), open_groups(gateway), stored_reports(gateway)) == (1, 1, 0)
