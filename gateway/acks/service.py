@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import aiohttp
 import structlog
@@ -97,6 +98,7 @@ class AckService:
         """One transaction's worth: rows for the next reports past ``after``, and the cursor moved on."""
         scanned = store.new_reports(conn, after, ROWS_PER_TRANSACTION)
         skipped: list[tuple[str, str]] = []
+        rows: list[tuple[Any, ...]] = []
         for seq, payload in scanned:
             if payload is None:
                 continue  # a web report: the confirmation page and the API answer already show the code
@@ -105,16 +107,18 @@ class AckService:
             except ValidationError as error:  # written by a version with another schema: no reply, no stall
                 log.error("stored report unreadable, no acknowledgement", seq=seq, errors=error.error_count())
                 continue
-            reason = self._write_row(conn, report, due_at)
+            values, reason = self._row(conn, report, due_at)
+            rows.append(values)
             if reason is not None:
                 skipped.append((report.channel.value, reason))
+        store.insert(conn, rows)
         cursor = scanned[-1][0] if scanned else after
         if cursor != after:
             store.write_cursor(conn, cursor)
         return _RowsWritten(cursor, len(scanned), skipped)
 
-    def _write_row(self, conn: sqlite3.Connection, report: Report, due_at: float) -> str | None:
-        """The report's acknowledgement row; the reason when it gets no message."""
+    def _row(self, conn: sqlite3.Connection, report: Report, due_at: float) -> tuple[tuple[Any, ...], str | None]:
+        """The report's acknowledgement row, and the reason when it gets no message."""
         channel, provider = report.channel.value, report.source.provider
         template, code = "received", report.tracking_code
         if report.dedup.duplicate_of:
@@ -125,13 +129,11 @@ class AckService:
         inputs: dict[str, object] = {"template": template, "tracking_code": code, "language": report.language}
         target = self._target(self._sender(channel, provider), conn, report)
         if isinstance(target, Skip):
-            store.insert(self.outbox, report_id=report.id, channel=channel, provider=provider, recipient=None,
-                         inputs=inputs, state=store.SKIPPED, reason=target.reason, due_at=due_at)
-            return target.reason
+            return store.row(report_id=report.id, channel=channel, provider=provider, recipient=None, inputs=inputs,
+                             state=store.SKIPPED, due_at=due_at, reason=target.reason), target.reason
         inputs["fields"] = dict(target.fields)
-        store.insert(self.outbox, report_id=report.id, channel=channel, provider=provider, recipient=target.recipient,
-                     inputs=inputs, state=store.PENDING, due_at=due_at)
-        return None
+        return store.row(report_id=report.id, channel=channel, provider=provider, recipient=target.recipient,
+                         inputs=inputs, state=store.PENDING, due_at=due_at), None
 
     @staticmethod
     def _target(sender: Sender | None, conn: sqlite3.Connection, report: Report) -> Target | Skip:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.outbox import Outbox, RowInsert
+from gateway.outbox import Outbox
 
 PENDING, SENT, FAILED, SKIPPED = 0, 1, 2, 3
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: this runs for every report
@@ -56,8 +56,10 @@ class AckRow:
     due_at: float  # when it fell due (the first attempt: when the report was committed)
 
 
-ACK_ROW = RowInsert("acks", ("report_id", "channel", "provider", "recipient", "inputs", "idempotency_key", "state",
-                               "next_attempt_at", "created_at", "last_error"))
+# Not through Outbox.defer: that would give the acks table a fan-out trigger, which every row intake
+# defers would then pass through too (a trigger program per row and table), for rows written only here.
+INSERT_SQL = ("INSERT OR IGNORE INTO acks (report_id, channel, provider, recipient, inputs, idempotency_key, state,"
+              " next_attempt_at, created_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 CURSOR_KEY = "acks.cursor"  # the last reports.seq that has been given its acknowledgement row
@@ -100,8 +102,7 @@ def original_headers(conn: sqlite3.Connection, sha256: str, limit: int = 65536) 
     return None if row is None else bytes(row[0])
 
 
-def insert(
-    outbox: Outbox,
+def row(
     *,
     report_id: str,
     channel: str,
@@ -109,13 +110,17 @@ def insert(
     recipient: str | None,
     inputs: dict[str, Any],
     state: int,
+    due_at: float,
     reason: str | None = None,
-    due_at: float | None = None,
-) -> None:
-    """The acknowledgement row (inside an outbox operation); first due at ``due_at``, default now."""
-    due = time.time() if due_at is None else due_at
-    outbox.defer(ACK_ROW, (report_id, channel, provider, recipient, _COMPACT_JSON.encode(inputs), f"ack-{report_id}",
-                           state, due, due, reason))
+) -> tuple[Any, ...]:
+    """An acknowledgement row's values (INSERT_SQL), first due at ``due_at``."""
+    return (report_id, channel, provider, recipient, _COMPACT_JSON.encode(inputs), f"ack-{report_id}", state, due_at,
+            due_at, reason)
+
+
+def insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Rows for reports that have none yet (a report's row is written once, whatever happens after)."""
+    conn.executemany(INSERT_SQL, rows)
 
 
 def remember_reply(conn: sqlite3.Connection, address: str, interval: float) -> bool:

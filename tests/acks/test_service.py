@@ -139,10 +139,10 @@ async def test_a_row_the_sender_cannot_handle_is_given_up_not_spun_on(ack_gatewa
     gateway = await ack_gateway(acks={"max_attempts": 3})
     from gateway.acks import store
 
-    def broken(_conn):  # e.g. written by an older version without the addressing fields
-        store.insert(gateway.outbox, report_id="01M85B0000000000000000000Z", channel="telegram", provider="bot_api",
-                     recipient="5550001", inputs={"template": "received", "tracking_code": "LPR-23456789"},
-                     state=store.PENDING)
+    def broken(conn):  # e.g. written by an older version without the addressing fields
+        inputs = {"template": "received", "tracking_code": "LPR-23456789"}
+        store.insert(conn, [store.row(report_id="01M85B0000000000000000000Z", channel="telegram", provider="bot_api",
+                                      recipient="5550001", inputs=inputs, state=store.PENDING, due_at=time.time())])
 
     await gateway.outbox.transact(broken)
     gateway.context.services[-1]._wake.set()
