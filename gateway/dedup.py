@@ -35,6 +35,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 import structlog
+from rbloom import Bloom
 
 from gateway.config import DedupConfig
 from gateway.outbox import Outbox, RowInsert
@@ -64,6 +65,7 @@ PRUNE_EVERY = 256  # entries written between two prunes of expired rows
 PRUNE_BATCH = 512
 # Containment (a resend with a line added) scores over the threshold at a Jaccard index this much lower.
 PREFILTER_MARGIN = 0.35
+KNOWN_HANDLES_MIN = 1_000_000  # the known-handles filter's size at least, in handles (1.2 MB at 1 %)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dedup_entries (
@@ -360,6 +362,9 @@ class DuplicateFinder:
         self.clock = clock
         self.index = ClusterIndex(config.cluster_capacity)
         self._pending: dict[str, _Entry] = {}
+        # Every handle that may have entries (a superset: a Bloom filter has false positives, never
+        # false negatives): one it has not seen has nothing to resend, and needs no query.
+        self._known_handles = Bloom(KNOWN_HANDLES_MIN, 0.01)
         self._reader: sqlite3.Connection | None = None
         self._written = 0
 
@@ -385,7 +390,12 @@ class DuplicateFinder:
                 (first, since),
             )
             self.index.bulk_load(_chunks(cursor), total)
-        log.info("dedup index rebuilt", entries=self.index.count, seconds=round(time.monotonic() - started, 3))
+        # Every alias row: entries are written with their handles' rows, so no entry hides behind another handle.
+        handles = self._reader.execute("SELECT COUNT(*) FROM dedup_alias").fetchone()[0]
+        self._known_handles = Bloom(max(KNOWN_HANDLES_MIN, 2 * handles), 0.01)
+        self._known_handles.update(row[0] for row in self._reader.execute("SELECT alias FROM dedup_alias"))
+        log.info("dedup index rebuilt", entries=self.index.count, handles=handles,
+                 seconds=round(time.monotonic() - started, 3))
 
     def close(self) -> None:
         if self._reader is not None:
@@ -404,6 +414,8 @@ class DuplicateFinder:
         assert fingerprint is not None  # substantial texts have one
         keys, low = lsh_of(found.text)
         duplicate = self._resend(handles, found, low, now - self.window)
+        # Known from now on, before its commit: a resend checked meanwhile then queries the store.
+        self._known_handles.update(handles)
         if duplicate is not None:
             earlier, score = duplicate
             cluster = earlier.cluster
@@ -444,8 +456,8 @@ class DuplicateFinder:
     def _resend(
         self, handles: tuple[str, ...], found: Features, low: U8, since: float
     ) -> tuple[_Stored, float] | None:
-        if not handles:
-            return None
+        if not any(handle in self._known_handles for handle in handles):
+            return None  # a first-time sender (or anonymous: no handles)
         assert self._reader is not None
         marks = ",".join("?" * len(handles))
         # The handles themselves, and every alias of the persons they belong to (phone <-> email).

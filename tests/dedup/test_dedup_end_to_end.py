@@ -95,3 +95,18 @@ async def test_short_template_texts_are_never_linked(make_gateway, http, queue_r
     assert all(r["dedup"]["duplicate_of"] is None for r in reports)
     assert all(r["dedup"]["cluster"] is None for r in reports)
     assert len({r["dedup"]["fingerprint"] for r in reports}) == 1
+
+
+async def test_a_first_time_sender_costs_no_store_query(make_gateway, http, queue_reader):
+    # On the event loop's thread a query hands the GIL to the outbox writer and waits to win it
+    # back; most senders are new, and a new sender has nothing to resend.
+    gateway = await make_gateway()
+    statements: list[str] = []
+    gateway.dedup._reader.set_trace_callback(statements.append)
+    first = await post(http, gateway, {"body": FIRST, "phone": "0812-3456-7890"}, "d-1")
+    assert statements == []
+    await queue_reader.take(1)
+    resend = await post(http, gateway, {"body": RESEND, "phone": "+62 812 3456 7890"}, "d-2")
+    assert any("FROM dedup_entries" in statement for statement in statements)
+    reports = {json.loads(m.body)["id"]: json.loads(m.body) for m in await queue_reader.take(2)}
+    assert reports[resend["id"]]["dedup"]["duplicate_of"] == first["id"]
