@@ -60,7 +60,7 @@ ID_BYTES = 26  # a ULID
 CHAIN_LIMIT = 8  # per band: a template text ("lampu mati …") must not turn a lookup into a scan
 VERIFY = 3  # candidates verified exactly against the store, best estimate first
 PERSON_LIMIT = 20  # a person's most recent entries compared for a resend
-RECENT_TEXTS = 4096  # comparison texts remembered for the same-words shortcut (a forwarded broadcast)
+RECENT_TEXTS = 4096  # comparison texts remembered (same-words shortcut, cluster checks of the latest entries)
 PRUNE_EVERY = 256  # entries written between two prunes of expired rows
 PRUNE_BATCH = 512
 # Containment (a resend with a line added) scores over the threshold at a Jaccard index this much lower.
@@ -365,6 +365,9 @@ class DuplicateFinder:
         # Every handle that may have entries (a superset: a Bloom filter has false positives, never
         # false negatives): one it has not seen has nothing to resend, and needs no query.
         self._known_handles = Bloom(KNOWN_HANDLES_MIN, 0.01)
+        # The latest entries' (raw_len, text), report id first: an event's reports come in a burst, and
+        # checking a new one against them then needs no query (which would hand the GIL to the writer).
+        self._recent_texts: dict[str, tuple[int, str]] = {}
         self._reader: sqlite3.Connection | None = None
         self._written = 0
 
@@ -451,6 +454,9 @@ class DuplicateFinder:
         entry = self._pending.pop(report_id, None)
         if entry is not None and stored:
             self.index.insert(report_id, entry.cluster, int(entry.digest, 16), entry.keys, entry.low, entry.seen_at)
+            self._recent_texts[report_id] = (entry.raw_len, entry.text)
+            if len(self._recent_texts) > RECENT_TEXTS:
+                del self._recent_texts[next(iter(self._recent_texts))]
 
     # -- lookups ---------------------------------------------------------------------------
     def _resend(
@@ -498,7 +504,7 @@ class DuplicateFinder:
                 return candidate.cluster  # the same words (a forwarded broadcast): nothing to verify
             if candidate.estimate < self.config.cluster_threshold - 0.2:
                 break  # ranked best first; the estimate's error at 64 permutations is well under 0.2
-            row = self._reader.execute(
+            row = self._recent_texts.get(candidate.report_id) or self._reader.execute(
                 "SELECT raw_len, text FROM dedup_entries WHERE report_id=?", (candidate.report_id,)
             ).fetchone()
             if row is None:

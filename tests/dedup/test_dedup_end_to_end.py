@@ -110,3 +110,18 @@ async def test_a_first_time_sender_costs_no_store_query(make_gateway, http, queu
     assert any("FROM dedup_entries" in statement for statement in statements)
     reports = {json.loads(m.body)["id"]: json.loads(m.body) for m in await queue_reader.take(2)}
     assert reports[resend["id"]]["dedup"]["duplicate_of"] == first["id"]
+
+
+async def test_a_report_of_the_same_event_is_checked_against_the_latest_entries_without_a_query(
+        make_gateway, http, queue_reader):
+    # An event's reports come in a burst: the latest entries' texts are at hand in memory. After a
+    # restart they are read from the store (test_index_is_rebuilt_from_the_store_after_a_restart).
+    gateway = await make_gateway()
+    first = await post(http, gateway, {"body": FIRST, "phone": "081234567890"}, "f-1")
+    await queue_reader.take(1)
+    statements: list[str] = []
+    gateway.dedup._reader.set_trace_callback(statements.append)
+    other = await post(http, gateway, {"body": "Lokasinya dekat pasar baru. " + FIRST, "phone": "081311112222"}, "f-2")
+    reports = {json.loads(m.body)["id"]: json.loads(m.body) for m in await queue_reader.take(2)}
+    assert reports[other["id"]]["dedup"]["cluster"] == first["id"]
+    assert statements == []
