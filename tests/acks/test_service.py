@@ -229,3 +229,18 @@ async def test_reports_accepted_while_acknowledgements_were_off_are_not_answered
     assert not any(unanswered.tracking_code in text for text in texts)
     assert len(texts) == (2 if answered else 1)
     assert {row["report_id"] for row in ack_rows(gateway)} == {a.id for a in (answered, later) if a}
+
+
+async def test_a_stored_report_that_cannot_be_read_costs_its_reply_not_the_others(ack_gateway, providers):
+    gateway = await ack_gateway()
+
+    def unreadable(conn):  # e.g. stored by a version with another schema
+        conn.execute("INSERT INTO reports (id, tracking_code, channel, inbound_address, message_id, kind, routing_key,"
+                     " payload, received_at, state) VALUES ('01M85B0000000000000000000Y', 'LPR-2345678X', 'sms',"
+                     " '1708', 'gone-1', 'complaint', 'report.x', ?, 0, 2)", (b'{"schema": "lapor.report/99"}',))
+
+    await gateway.outbox.transact(unreadable)
+    accepted = await gateway.intake.accept(CASES["generic"].raw("Lampu jalan mati di gang kenanga"))
+    [got] = await eventually(lambda: providers.routes("generic"), what="the next report's acknowledgement")
+    assert accepted.tracking_code in got.text
+    assert [row["report_id"] for row in ack_rows(gateway)] == [accepted.id]
