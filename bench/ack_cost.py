@@ -31,11 +31,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from aiohttp import web
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.ingest import Sink  # noqa: E402  (the provider stand-in the HTTP benchmark uses)
 from gateway.config import parse_config  # noqa: E402
 from gateway.daemon import Gateway  # noqa: E402
 from schemas import Channel, RawMessage, Sender  # noqa: E402
@@ -55,32 +54,6 @@ class CallCounter:
     def __call__(self, _frame: FrameType, event: str, _arg: Any) -> None:
         if event == "call":
             self.calls += 1
-
-
-class Sink:
-    """The SMS provider's send API on loopback: answers every acknowledgement with 200."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def start(self) -> None:
-        async def send(_request: web.Request) -> web.Response:
-            self.calls += 1
-            return web.json_response({"id": str(self.calls)})
-
-        app = web.Application()
-        app.router.add_post("/send", send)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/send"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 def report(serial: int) -> RawMessage:
@@ -130,7 +103,7 @@ async def measure(acks: bool, reports: int, first_serial: int, sink: Sink, workd
     names = BrokerNames.unique()
     data = gateway_config_data(
         workdir, names,
-        channels={"sms": {"generic": {"token": TOKEN, "send_url": sink.url}}},
+        channels={"sms": {"generic": {"token": TOKEN, "send_url": f"{sink.url}/send"}}},
         acks={"enabled": acks},
     )
     gateway = Gateway(parse_config(data))

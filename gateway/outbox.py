@@ -3,7 +3,7 @@
 A report is accepted when its row is durably written here; only then does a channel get
 its success answer. One writer thread owns the write connection and runs every queued
 operation of a moment in one transaction (group commit), so many concurrent accepts share
-one fsync. Rows an operation defers (the report's own, an acknowledgement's, a dedup entry)
+one fsync. Rows an operation defers (the report's own, its raw original, a dedup entry)
 go in with the whole batch's as one INSERT into a fan-out view whose triggers place each row
 in its table; a batch of only those is that one statement, atomic without BEGIN or COMMIT.
 If an operation raises, or a report turns out to be a repeat, the batch runs again with each

@@ -151,9 +151,8 @@ class AckService:
 
         def prepare(conn: sqlite3.Connection) -> int:
             store.create_schema(conn)
-            store.mark_run(conn, enabled=True)
-            cursor, _ = store.read_cursor(conn)
-            assert cursor is not None  # mark_run sets it
+            cursor = store.mark_run(conn, enabled=True)
+            assert cursor is not None  # acknowledgements are on
             return cursor
 
         self._cursor = await self.outbox.transact(prepare)

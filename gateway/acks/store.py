@@ -80,15 +80,20 @@ def write_cursor(conn: sqlite3.Connection, seq: int) -> None:
     Outbox.put_value(conn, CURSOR_KEY, str(seq))
 
 
-def mark_run(conn: sqlite3.Connection, *, enabled: bool) -> None:
-    """Before intake opens. A run with acknowledgements on starts its cursor at the reports already
-    stored when there is none yet or the last run had them off: reports accepted while they were
-    switched off are not answered days later."""
-    if enabled:
-        cursor, last_run = read_cursor(conn)
-        if cursor is None or last_run != "1":
-            write_cursor(conn, conn.execute("SELECT COALESCE(MAX(seq), 0) FROM reports").fetchone()[0])
+def mark_run(conn: sqlite3.Connection, *, enabled: bool) -> int | None:
+    """Before intake opens; the cursor this run starts from (None with acknowledgements off).
+
+    A run with them on starts its cursor at the reports already stored when there is none yet or
+    the last run had them off: reports accepted while they were switched off are not answered days
+    later."""
+    cursor, last_run = read_cursor(conn)
     Outbox.put_value(conn, ENABLED_KEY, "1" if enabled else "0")
+    if not enabled:
+        return None
+    if cursor is None or last_run != "1":
+        cursor = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM reports").fetchone()[0])
+        write_cursor(conn, cursor)
+    return cursor
 
 
 def new_reports(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, bytes | None]]:
