@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,9 +195,13 @@ async def raw_ceiling(seconds: float, in_flight: int) -> float:
 
 
 class GatewayRun:
-    def __init__(self, scenario: Scenario, workdir: Path, sink: Sink) -> None:
+    def __init__(
+        self, scenario: Scenario, workdir: Path, sink: Sink, *, checkout: Path = ROOT, wrapper: Sequence[str] = ()
+    ) -> None:
         self.scenario = scenario
         self.workdir = workdir
+        self.checkout = checkout  # the gateway's code is imported from here (another build, for an A/B)
+        self.wrapper = list(wrapper)  # runs the gateway's command (valgrind, for bench/instructions.py)
         self.port = free_port()
         suffix = uuid.uuid4().hex[:8]
         self.queue = f"bench.{scenario.name}.{suffix}"
@@ -215,15 +219,16 @@ class GatewayRun:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
+    async def start(self, timeout: float = 20.0) -> None:
         log = (self.workdir / "gateway.log").open("wb")
         command = [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config_file)]
         if self.scenario.calibration:
             command = [sys.executable, "bench/calibration.py", "--port", str(self.port), "--url", AMQP_URL,
                        "--queue", self.queue]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)  # noqa: ASYNC220
+        self.process = subprocess.Popen(  # noqa: ASYNC220
+            [*self.wrapper, *command], cwd=self.checkout, stdout=log, stderr=log)
         async with aiohttp.ClientSession() as session:
-            for _ in range(200):
+            for _ in range(int(timeout * 10)):
                 try:
                     async with session.get(f"{self.url}/readyz") as response:
                         body = await response.json()
