@@ -9,7 +9,8 @@ memory does not hold (reports from before a restart, or beyond the in-memory cap
 Publishing is batched: whatever is queued (up to the free in-flight room) goes to the socket as
 one write, each message with its own delivery tag and confirmation future on aiormq's channel,
 settled by a callback. Per-message tasks, locks and drains (aio-pika's publish()) cost more CPU
-than the rest of the gateway's hot path together; bench/ measures the difference.
+than the rest of the gateway's hot path together; bench/ measures the difference. The frames
+themselves come from gateway/frames.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import UTC, datetime
 from functools import partial
 
 import aio_pika
@@ -26,15 +26,12 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aiormq import Channel as AmqpChannel
 from aiormq.abc import ChannelFrame
-from pamqp.base import Frame
-from pamqp.body import ContentBody
-from pamqp.header import ContentHeader
 
 from gateway.config import BrokerConfig
+from gateway.frames import PublishEncoder
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox, Outgoing
 from gateway.tasks import cancel_and_wait
-from schemas import SCHEMA_ID
 
 log = structlog.get_logger("publisher")
 
@@ -61,27 +58,6 @@ async def declare_topology(channel: AbstractChannel, config: BrokerConfig) -> Ab
     return exchange
 
 
-def properties(item: Outgoing) -> aiormq.spec.Basic.Properties:
-    return aiormq.spec.Basic.Properties(
-        content_type="application/json",
-        delivery_mode=2,  # persistent
-        message_id=item.id,
-        timestamp=datetime.fromtimestamp(item.received_at, tz=UTC),
-        message_type="lapor.report",
-        headers={"schema": SCHEMA_ID, "channel": item.channel, "kind": item.kind},
-    )
-
-
-def publish_frames(exchange: str, item: Outgoing, max_content_size: int) -> list[Frame | ContentHeader | ContentBody]:
-    """basic.publish (mandatory), its content header and the body in frames of at most the negotiated size."""
-    body = item.payload
-    return [
-        aiormq.spec.Basic.Publish(exchange=exchange, routing_key=item.routing_key, mandatory=True),
-        ContentHeader(properties=properties(item), body_size=len(body)),
-        *(ContentBody(body[start:start + max_content_size]) for start in range(0, len(body), max_content_size)),
-    ]
-
-
 class Publisher:
     def __init__(
         self,
@@ -102,6 +78,7 @@ class Publisher:
         self._confirmed: list[str] = []
         self._confirmed_event = asyncio.Event()
         self._channel: AmqpChannel | None = None  # aiormq's channel under aio-pika's
+        self._encoder: PublishEncoder | None = None  # the channel's frame encoder
         self._connection: AbstractRobustConnection | None = None
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
@@ -198,6 +175,7 @@ class Publisher:
                 continue
             delay = self.config.retry_initial
             connection.close_callbacks.add(lambda *_args: self._lost.set())
+            self._encoder = PublishEncoder(channel.number, self.config.exchange, channel.max_content_size)
             self._channel = channel
             self._connected.set()
             self.metrics.broker_connected.set(1)
@@ -238,16 +216,16 @@ class Publisher:
 
     async def _send(self, batch: list[Outgoing]) -> None:
         """One write for the batch; each message is settled by its own confirmation's callback."""
-        channel = self._channel
-        if channel is None or channel.is_closed:
+        channel, encoder = self._channel, self._encoder
+        if channel is None or encoder is None or channel.is_closed:
             for item in batch:
                 self._retry_later(item, "ConnectionError: not connected")
             return
-        frames: list[Frame | ContentHeader | ContentBody] = []
+        frames: list[bytes] = []
         ready: list[Outgoing] = []
         for item in batch:
             try:
-                frames += publish_frames(self.config.exchange, item, channel.max_content_size)
+                frames.append(encoder.encode(item))
             except Exception as error:  # one unencodable message must not hold up the rest
                 self._retry_later(item, f"cannot encode: {type(error).__name__}: {error}")
             else:
@@ -261,7 +239,7 @@ class Publisher:
                 self._register(channel, ready)
                 registered = True
                 try:
-                    await channel.write_queue.put(ChannelFrame.marshall(channel_number=channel.number, frames=frames))
+                    await channel.write_queue.put(ChannelFrame(payload=b"".join(frames), should_close=False))
                 except BaseException:
                     self._unregister(channel, ready)  # each failed confirmation schedules its retry
                     raise
