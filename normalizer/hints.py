@@ -31,6 +31,8 @@ HIGH_WORDS = frozenset(
     {"banjir", "kebanjiran", "covid", "covid-19", "puting beliung", "angin kencang", "pohon tumbang", "kecelakaan",
      "wabah", "keracunan", "rob", "kekeringan"}
 )
+_URGENCY_WORDS = EMERGENCY_WORDS | HIGH_WORDS
+_PHRASES = tuple(phrase for phrase in _URGENCY_WORDS if " " in phrase)  # found in the text, not among its words
 _HASHTAG = re.compile(r"#([\w-]{2,40})")
 _LEADING_WORD = re.compile(r"^\s*#?([A-Za-z]+)\b[\s:.,-]*")
 _WORD = re.compile(r"[\w-]+")
@@ -58,9 +60,7 @@ def kind_from_keyword(draft: Draft) -> Draft:
 
 def urgency_from_words(draft: Draft) -> Draft:
     text = f"{draft.subject or ''} {draft.body}".lower()
-    words = set(_WORD.findall(text)) | set(draft.tags)
-    phrases = {phrase for phrase in EMERGENCY_WORDS | HIGH_WORDS if " " in phrase and phrase in text}
-    found = words | phrases
+    found = _URGENCY_WORDS.intersection([*_WORD.findall(text), *draft.tags]) | {p for p in _PHRASES if p in text}
     if found & EMERGENCY_WORDS:
         urgency = Urgency.EMERGENCY
     elif found & HIGH_WORDS:

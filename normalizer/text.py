@@ -15,11 +15,23 @@ _SPACES = re.compile(r"[ \t\u00a0]{2,}")
 
 
 def clean_text(text: str) -> str:
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = unicodedata.normalize("NFC", text)
+    if text.isprintable():
+        # The usual report, one line of visible text: no control, invisible, tab, newline or
+        # no-break space (none is printable), so of the rules below only runs of spaces apply.
+        # str.isprintable is one C pass; the four patterns are four passes of the regex engine.
+        return (_SPACES.sub(" ", text) if "  " in text else text).strip()
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _INVISIBLE.sub("", text)
     text = _SPACES.sub(" ", text)
     text = _TRAILING_SPACE.sub("\n", text)
     return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether clean_text leaves anything: a character that is neither white space nor invisible
+    (usually the first one, so this stops at once where clean_text reads the whole text)."""
+    return any(not char.isspace() and not _INVISIBLE.match(char) for char in text)
 
 
 def clean_line(text: str | None) -> str | None:

@@ -14,7 +14,7 @@ from adapters.common import commit, decode_utf8, read_body
 from gateway.http import HttpSurface, RequestError, error_responses
 from gateway.pipeline import Intake
 from normalizer.contact import DEFAULT_REGION, to_e164
-from normalizer.text import clean_text
+from normalizer.text import has_visible_text
 from schemas import Channel, IncomingAttachment, Kind, Location, RawMessage, Sender
 
 INBOUND_ADDRESS = "web"
@@ -120,7 +120,7 @@ def _content_problems(data: Mapping[str, Any], region: str) -> list[FieldProblem
     """Rules beyond types and lengths: a body with words, a phone that dials, an email that delivers."""
     problems = []
     body, phone, email = (data.get(name) for name in ("body", "phone", "email"))
-    if isinstance(body, str) and not clean_text(body):
+    if isinstance(body, str) and not has_visible_text(body):
         problems.append(FieldProblem("body", "empty", "must not be empty"))
     if isinstance(phone, str) and phone and to_e164(phone, region) is None:
         problems.append(FieldProblem("phone", "invalid_phone", "not a valid phone number"))
