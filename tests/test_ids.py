@@ -1,0 +1,37 @@
+"""Report ids are ULIDs; tracking codes are short and unambiguous."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+
+from hypothesis import given
+from hypothesis import strategies as st
+from ulid import ULID
+
+from gateway.ids import TRACKING_ALPHABET, new_report_id, new_tracking_code, ulid_text
+
+
+@given(milliseconds=st.integers(0, 2**48 - 1), randomness=st.binary(min_size=10, max_size=10))
+def test_ids_are_the_ulids_python_ulid_writes(milliseconds: int, randomness: bytes) -> None:
+    assert ulid_text(milliseconds, randomness) == str(ULID(milliseconds.to_bytes(6, "big") + randomness))
+
+
+def test_a_new_id_carries_the_time_and_sorts_after_an_older_one() -> None:
+    before = time.time_ns() // 1_000_000
+    first = new_report_id()
+    time.sleep(0.002)
+    second = new_report_id()
+    assert before <= ULID.from_str(first).milliseconds <= time.time_ns() // 1_000_000
+    assert first < second
+
+
+def test_tracking_codes_use_every_symbol_evenly_and_no_ambiguous_one() -> None:
+    codes = [new_tracking_code() for _ in range(4000)]
+    assert all(re.fullmatch(r"LPR-[2-9A-HJ-NP-Z]{8}", code) for code in codes)
+    assert len(set(codes)) == len(codes)
+    counts = Counter(symbol for code in codes for symbol in code[4:])
+    assert set(counts) == set(TRACKING_ALPHABET)
+    expected = 4000 * 8 / 32  # 1000 a symbol; 5 standard deviations is about ±150
+    assert all(abs(count - expected) < 160 for count in counts.values()), counts
