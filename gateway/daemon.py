@@ -16,7 +16,7 @@ from gateway.attachments import AttachmentStore
 from gateway.config import Config
 from gateway.context import ChannelContext
 from gateway.dedup import DuplicateFinder
-from gateway.http import MAX_BODY_BYTES, HttpSurface, JsonErrorAppRunner, error_middleware
+from gateway.http import MAX_BODY_BYTES, HttpSurface, JsonErrorAppRunner, error_middleware, json_answer
 from gateway.media import media_fetcher
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
@@ -134,7 +134,7 @@ class Gateway:
         surface = self.surface
 
         async def healthz(_request: web.Request) -> web.Response:
-            return web.json_response({"status": "ok"})
+            return json_answer({"status": "ok"})
 
         async def readyz(_request: web.Request) -> web.Response:
             writable = await asyncio.to_thread(self.outbox.writable)
@@ -144,7 +144,7 @@ class Gateway:
                 "broker": "connected" if self.publisher.connected else "disconnected",
                 "publisher_backlog": self.publisher.backlog,
             }
-            return web.json_response(body, status=200 if writable else 503)
+            return json_answer(body, status=200 if writable else 503)
 
         async def metrics(_request: web.Request) -> web.Response:
             data = await asyncio.to_thread(self.metrics.render)
@@ -152,10 +152,10 @@ class Gateway:
                                 headers={"X-Content-Type-Options": "nosniff"})
 
         async def openapi(_request: web.Request) -> web.Response:
-            return web.json_response(surface.openapi())
+            return json_answer(surface.openapi())
 
         async def report_schema(_request: web.Request) -> web.Response:
-            return web.json_response(report_json_schema())
+            return json_answer(report_json_schema())
 
         status_schema = {"type": "object", "additionalProperties": True}
         surface.add("GET", "/healthz", healthz, {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
@@ -42,7 +43,13 @@ def json_error(
         body["field"] = field
     if details:
         body["details"] = details
-    return web.json_response(body, status=status)
+    return json_answer(body, status)
+
+
+def json_answer(body: Any, status: int = 200) -> web.Response:
+    """A JSON response, encoded by orjson: the stdlib encoder costs more than the rest of the
+    answer to a report (19k against 15k instructions for the three-field 202)."""
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 class RequestError(Exception):

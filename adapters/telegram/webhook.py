@@ -13,7 +13,7 @@ from aiohttp import web
 
 from adapters.common import constant_time_equal, json_object_body, read_body
 from adapters.telegram.handler import TelegramIntake, validate_update
-from gateway.http import HttpSurface, RequestError, error_responses
+from gateway.http import HttpSurface, RequestError, error_responses, json_answer
 from gateway.metrics import Metrics
 
 log = structlog.get_logger("telegram")
@@ -52,7 +52,7 @@ def register(surface: HttpSurface, telegram: TelegramIntake, secret_token: str, 
                         size=len(body))
             raise
         handled = await telegram.handle(update, body)
-        return web.json_response({"status": handled.status, "id": handled.id,
+        return json_answer({"status": handled.status, "id": handled.id,
                                   "tracking_code": handled.tracking_code, "reason": handled.reason})
 
     surface.add_schema("TelegramHandled", _HANDLED_SCHEMA)

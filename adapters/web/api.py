@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from adapters.common import commit, decode_utf8, read_body
-from gateway.http import HttpSurface, RequestError, error_responses
+from gateway.http import HttpSurface, RequestError, error_responses, json_answer
 from gateway.pipeline import Intake
 from normalizer.contact import DEFAULT_REGION, to_e164
 from normalizer.text import has_visible_text
@@ -202,7 +202,7 @@ def register(surface: HttpSurface, intake: Intake, region: str = DEFAULT_REGION)
         report_request = parse_report_request(data, region)
         accepted = await commit(intake, to_raw_message(report_request, key, data, provider="api"))
         status = 200 if accepted.duplicate else 202
-        return web.json_response(
+        return json_answer(
             {"id": accepted.id, "tracking_code": accepted.tracking_code,
              "status": "duplicate" if accepted.duplicate else "accepted"},
             status=status,

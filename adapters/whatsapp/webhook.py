@@ -18,7 +18,7 @@ from aiohttp import web
 
 from adapters.common import commit, constant_time_equal, read_body
 from adapters.whatsapp.handler import parse_payload, to_raw_messages
-from gateway.http import HttpSurface, RequestError, error_responses
+from gateway.http import HttpSurface, RequestError, error_responses, json_answer
 from gateway.media import MediaFetcher
 from gateway.metrics import Metrics
 from gateway.pipeline import Intake
@@ -80,7 +80,7 @@ def register(
         if parsed.unknown_types:
             log.info("whatsapp message types kept with their raw payload", types=parsed.unknown_types)
         accepted = await asyncio.gather(*(commit(intake, raw, media=media) for raw in parsed.messages))
-        return web.json_response({
+        return json_answer({
             "reports": [{"id": a.id, "tracking_code": a.tracking_code, "duplicate": a.duplicate} for a in accepted],
             "statuses": parsed.statuses,
         })

@@ -21,7 +21,7 @@ from adapters.sms.webhook import (
     concat_info,
     decode_ucs2_hex,
 )
-from gateway.http import RequestError
+from gateway.http import RequestError, json_answer
 
 ANSWER_SCHEMA = {
     "type": "object",
@@ -67,7 +67,7 @@ class Generic(TokenProvider):
 
     def answer(self, outcome: Outcome) -> web.Response:
         body = {"status": outcome.status, "id": outcome.id, "tracking_code": outcome.tracking_code}
-        return web.json_response({key: value for key, value in body.items() if value is not None})
+        return json_answer({key: value for key, value in body.items() if value is not None})
 
     def responses(self) -> dict[str, Any]:
         return {"200": {"description": "Stored (a part: stored until its message is complete)",
