@@ -6,12 +6,14 @@ that a report came in and where it went, never what it said or who sent it.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 
 from gateway.config import LoggingConfig
@@ -21,6 +23,10 @@ TEXT_KEYS = frozenset({"body", "text", "subject", "message_text", "caption", "de
 PHONE_RE = re.compile(r"(?<![\w.])(\+?\d[\d\s()-]{6,}\d)(?![\w.])")
 EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 SECRET_KEYS = frozenset({"password", "token", "auth_token", "secret", "app_secret", "access_token"})
+# Values the gateway chose itself (ids, codes, enum values, provider names): never personal data.
+CODE_KEYS = frozenset({"report_id", "tracking_code", "timestamp", "level", "logger", "channel", "provider",
+                       "kind", "urgency"})
+_DIGIT = re.compile(r"\d")
 
 
 def mask_phone(value: str) -> str:
@@ -35,7 +41,13 @@ def mask_email(value: str) -> str:
 
 
 def mask_string(value: str) -> str:
-    return PHONE_RE.sub(lambda m: mask_phone(m.group(1)), mask_email(value))
+    # Each pattern needs a character most log values lack: a scan for it costs far less than the
+    # pattern's own search.
+    if "@" in value:
+        value = mask_email(value)
+    if _DIGIT.search(value) is None:
+        return value
+    return PHONE_RE.sub(lambda m: mask_phone(m.group(1)), value)
 
 
 def _mask_value(key: str, value: Any) -> Any:
@@ -57,10 +69,18 @@ def mask_personal_data(
 ) -> MutableMapping[str, Any]:
     """structlog processor: masks every field but the report/tracing ids."""
     for key, value in list(event_dict.items()):
-        if key in {"report_id", "tracking_code", "timestamp", "level", "logger"}:
+        if key in CODE_KEYS:
             continue
         event_dict[key] = _mask_value(key, value)
     return event_dict
+
+
+def _json_line(event: Any, default: Any = repr, **_options: Any) -> str:
+    """One log line's JSON, by orjson: the stdlib encoder was a quarter of a log line's cost."""
+    try:
+        return orjson.dumps(event, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # what orjson refuses (an integer beyond 64 bits) must not cost the line
+        return json.dumps(event, default=default)
 
 
 def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
@@ -72,7 +92,8 @@ def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
 def configure_logging(config: LoggingConfig) -> None:
     level = getattr(logging, config.level.upper())
     console = config.format == "console" or (config.format == "auto" and sys.stderr.isatty())
-    renderer: Any = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
+    renderer: Any = (structlog.dev.ConsoleRenderer() if console
+                     else structlog.processors.JSONRenderer(serializer=_json_line))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -98,6 +98,17 @@ def test_log_lines_mask_phones_emails_text_and_secrets(monkeypatch):
     configure_logging(LoggingConfig(level="warning", format="json"))
 
 
+def test_a_value_the_json_encoder_refuses_still_makes_a_line(monkeypatch):
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    configure_logging(LoggingConfig(level="info", format="json"))
+    structlog.get_logger("test").info("odd values", big=2**70, keyed={1: "one"}, thing=object(), kind="complaint")
+    line = json.loads(stream.getvalue().strip())
+    assert (line["big"], line["keyed"], line["kind"]) == (2**70, {"1": "one"}, "complaint")
+    assert line["thing"].startswith("<object object")
+    configure_logging(LoggingConfig(level="warning", format="json"))
+
+
 def test_mask_string_keeps_ip_addresses_and_ids():
     assert mask_string("listening on 127.0.0.1:8080") == "listening on 127.0.0.1:8080"
     assert "6281234567890" not in mask_string("wa_id 6281234567890")
