@@ -53,6 +53,19 @@ class _AcksCollector(Collector):
         yield family
 
 
+class PerChannel(dict[str, Counter]):
+    """A counter's child per channel, made on first use: labels() costs twice the inc() itself,
+    and these are counted for every report."""
+
+    def __init__(self, counter: Counter) -> None:
+        super().__init__()
+        self.counter = counter
+
+    def __missing__(self, channel: str) -> Counter:
+        child = self[channel] = self.counter.labels(channel)
+        return child
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -68,6 +81,8 @@ class Metrics:
         self.published = Counter(
             "lapor_reports_published", "Reports confirmed by the broker.", ["channel"], registry=self.registry
         )
+        self.accepted_in = PerChannel(self.accepted)
+        self.published_in = PerChannel(self.published)
         self.publish_retries = Counter(
             "lapor_publish_retries", "Publishes that failed and were scheduled again.", ["channel"],
             registry=self.registry,

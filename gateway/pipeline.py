@@ -150,7 +150,7 @@ class Intake:
             self.metrics.duplicates.labels(channel, "exact").inc()
             bound.info("exact duplicate, original kept", tracking_code=committed.tracking_code)
             return Accepted(committed.id, committed.tracking_code, True, None)
-        self.metrics.accepted.labels(channel).inc()
+        self.metrics.accepted_in[channel].inc()
         for listener in self.stored_listeners:
             listener()
         if report.dedup.duplicate_of:

@@ -283,7 +283,7 @@ class Publisher:
             self._retry_later(item, _describe_failure(error, item))
             return
         self._attempts.pop(item.id, None)
-        self.metrics.published.labels(item.channel).inc()
+        self.metrics.published_in[item.channel].inc()
         self._confirmed.append(item.id)
         self._confirmed_event.set()
 
