@@ -60,6 +60,7 @@ ID_BYTES = 26  # a ULID
 CHAIN_LIMIT = 8  # per band: a template text ("lampu mati …") must not turn a lookup into a scan
 VERIFY = 3  # candidates verified exactly against the store, best estimate first
 PERSON_LIMIT = 20  # a person's most recent entries compared for a resend
+LONE_SENDERS = 1024  # senders on one handle whose latest entries are kept in memory
 RECENT_TEXTS = 4096  # comparison texts remembered (same-words shortcut, cluster checks of the latest entries)
 PRUNE_EVERY = 256  # entries written between two prunes of expired rows
 PRUNE_BATCH = 512
@@ -330,6 +331,11 @@ class _Entry:
     low: U8
 
 
+# A person's entry as the resend check reads it: report id, cluster, raw length, comparison text,
+# LSH code, seen at.
+_Row = tuple[str, str, int, str, bytes, float]
+
+
 @dataclass(frozen=True, slots=True)
 class _Stored:
     report_id: str
@@ -354,8 +360,12 @@ def identifiers(draft: Draft) -> tuple[str, ...]:
 class DuplicateFinder:
     """The pipeline's NearDuplicateFinder, durable in the outbox database."""
 
-    def __init__(self, outbox: Outbox, config: DedupConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, outbox: Outbox, config: DedupConfig, clock: Callable[[], float] = time.time,
+        lone_senders: int = LONE_SENDERS,
+    ) -> None:
         self.outbox = outbox
+        self.lone_senders = lone_senders
         self.config = config
         self.window = config.window_seconds
         self.cluster_window = config.cluster_window_seconds
@@ -368,6 +378,11 @@ class DuplicateFinder:
         # The latest entries' (raw_len, text), report id first: an event's reports come in a burst, and
         # checking a new one against them then needs no query (which would hand the GIL to the writer).
         self._recent_texts: dict[str, tuple[int, str]] = {}
+        # Senders on one handle linked to no other (a person of one alias): their latest entries,
+        # oldest first, as the resend query would return them. A known sender's next report then
+        # needs no query either. Filled from the query, kept up in settle(); a report that links
+        # the handle to another takes it out, and the query answers for it from then on.
+        self._lone: dict[str, list[_Row]] = {}
         self._reader: sqlite3.Connection | None = None
         self._written = 0
 
@@ -457,6 +472,21 @@ class DuplicateFinder:
             self._recent_texts[report_id] = (entry.raw_len, entry.text)
             if len(self._recent_texts) > RECENT_TEXTS:
                 del self._recent_texts[next(iter(self._recent_texts))]
+            self._update_lone(report_id, entry)
+
+    def _update_lone(self, report_id: str, entry: _Entry) -> None:
+        if len(entry.identifiers) > 1:  # its commit linked these handles: none of them is alone now
+            for handle in entry.identifiers:
+                self._lone.pop(handle, None)
+            return
+        rows = self._lone.get(entry.identifiers[0]) if entry.identifiers else None
+        # Not when a query already read it: committed before this settle ran, it was in the store.
+        if rows is not None and all(row[0] != report_id for row in rows):
+            rows.append((report_id, entry.cluster, entry.raw_len, entry.text, pack_lsh(entry.keys, entry.low),
+                         entry.seen_at))
+            if len(rows) > 1 and rows[-2][5] > entry.seen_at:  # commits may end in another order than checks
+                rows.sort(key=lambda row: row[5])
+            del rows[:-PERSON_LIMIT]
 
     # -- lookups ---------------------------------------------------------------------------
     def _resend(
@@ -464,18 +494,10 @@ class DuplicateFinder:
     ) -> tuple[_Stored, float] | None:
         if not any(handle in self._known_handles for handle in handles):
             return None  # a first-time sender (or anonymous: no handles)
-        assert self._reader is not None
-        marks = ",".join("?" * len(handles))
-        # The handles themselves, and every alias of the persons they belong to (phone <-> email).
-        rows = self._reader.execute(
-            "SELECT report_id, cluster, raw_len, text, lsh FROM dedup_entries WHERE identity IN"
-            f" (SELECT alias FROM dedup_alias WHERE person IN (SELECT person FROM dedup_alias WHERE alias IN ({marks}))"
-            f" UNION SELECT value FROM json_each(?)) AND seen_at >= ? ORDER BY seen_at DESC LIMIT ?",
-            (*handles, json.dumps(handles), since, PERSON_LIMIT),
-        ).fetchall()
+        rows = self._person_entries(handles, since)
         if not rows:
             return None
-        for report_id, cluster, _raw_len, text, _code in rows:
+        for report_id, cluster, _raw_len, text, _code, _seen_at in rows:
             if text == found.text:  # the same words again: nothing can score higher
                 return _Stored(report_id, cluster, found), 1.0
         # The signature estimate is far cheaper than the exact score and, whole texts compared,
@@ -485,7 +507,7 @@ class DuplicateFinder:
         estimates = estimate((codes[:, BANDS * 4:] == low).sum(axis=1)).tolist()
         floor = self.config.threshold - PREFILTER_MARGIN
         best: tuple[_Stored, float] | None = None
-        for (report_id, cluster, raw_len, text, _code), estimated in zip(rows, estimates, strict=True):
+        for (report_id, cluster, raw_len, text, _code, _seen_at), estimated in zip(rows, estimates, strict=True):
             truncation_possible = found.maybe_truncated or TRUNCATED_MIN <= raw_len <= SMS_LIMIT
             if estimated < floor and not truncation_possible:
                 continue
@@ -494,6 +516,31 @@ class DuplicateFinder:
             if score >= self.config.threshold and (best is None or score > best[1]):
                 best = (earlier, score)
         return best
+
+    def _person_entries(self, handles: tuple[str, ...], since: float) -> list[_Row]:
+        """The entries since ``since`` of every person the handles belong to, newest first, at most
+        PERSON_LIMIT."""
+        lone = self._lone.get(handles[0]) if len(handles) == 1 else None
+        if lone is not None:
+            self._lone[handles[0]] = self._lone.pop(handles[0])  # the most recently used last
+            return [row for row in reversed(lone) if row[5] >= since]
+        assert self._reader is not None
+        marks = ",".join("?" * len(handles))
+        # The handles themselves, and every alias of the persons they belong to (phone <-> email).
+        rows: list[_Row] = self._reader.execute(
+            "SELECT report_id, cluster, raw_len, text, lsh, seen_at FROM dedup_entries WHERE identity IN"
+            f" (SELECT alias FROM dedup_alias WHERE person IN (SELECT person FROM dedup_alias WHERE alias IN ({marks}))"
+            f" UNION SELECT value FROM json_each(?)) AND seen_at >= ? ORDER BY seen_at DESC LIMIT ?",
+            (*handles, json.dumps(handles), since, PERSON_LIMIT),
+        ).fetchall()
+        if len(handles) == 1 and self._reader.execute(
+            "SELECT COUNT(*) FROM dedup_alias WHERE person = (SELECT person FROM dedup_alias WHERE alias = ?)",
+            handles,
+        ).fetchone()[0] <= 1:
+            self._lone[handles[0]] = rows[::-1]
+            if len(self._lone) > self.lone_senders:
+                del self._lone[next(iter(self._lone))]
+        return rows
 
     def _cluster(self, found: Features, digest: int, keys: U32, low: U8, since: float) -> str | None:
         assert self._reader is not None

@@ -112,6 +112,24 @@ async def test_a_first_time_sender_costs_no_store_query(make_gateway, http, queu
     assert reports[resend["id"]]["dedup"]["duplicate_of"] == first["id"]
 
 
+async def test_a_known_senders_next_report_costs_no_store_query(make_gateway, http, queue_reader):
+    # A sender on one handle (most citizens) has its latest entries in memory after the store has
+    # answered for it once; test_dedup_properties holds those answers to the store's.
+    gateway = await make_gateway()
+    first = await post(http, gateway, {"body": FIRST, "phone": "0812-3456-7890"}, "k-1")
+    await queue_reader.take(1)
+    other = await post(http, gateway, {"body": "Lampu jalan di Gang Melati 4 mati sejak seminggu, warga takut "
+                                               "keluar malam.", "phone": "0812-3456-7890"}, "k-2")
+    await queue_reader.take(2)
+    statements: list[str] = []
+    gateway.dedup._reader.set_trace_callback(statements.append)
+    resend = await post(http, gateway, {"body": RESEND, "phone": "+62 812 3456 7890"}, "k-3")
+    assert statements == []
+    reports = {json.loads(m.body)["id"]: json.loads(m.body) for m in await queue_reader.take(3)}
+    assert reports[resend["id"]]["dedup"]["duplicate_of"] == first["id"]
+    assert reports[other["id"]]["dedup"]["duplicate_of"] is None
+
+
 async def test_a_report_of_the_same_event_is_checked_against_the_latest_entries_without_a_query(
         make_gateway, http, queue_reader):
     # An event's reports come in a burst: the latest entries' texts are at hand in memory. After a

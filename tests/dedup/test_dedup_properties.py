@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from gateway.attachments import AttachmentStore
 from gateway.config import BrokerConfig, DedupConfig
-from gateway.dedup import DuplicateFinder
+from gateway.dedup import LONE_SENDERS, PERSON_LIMIT, DuplicateFinder
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
 from gateway.pipeline import Intake
@@ -60,13 +60,13 @@ class Clock:
         return self.now
 
 
-async def run(messages, threshold: float) -> tuple[list[dict], dict[str, float]]:
+async def run(messages, threshold: float, lone_senders: int = LONE_SENDERS) -> tuple[list[dict], dict[str, float]]:
     with tempfile.TemporaryDirectory() as folder:
         outbox = Outbox(Path(folder) / "outbox.sqlite3", "OFF")
         outbox.open()
         clock = Clock()
         finder = DuplicateFinder(outbox, DedupConfig(window=WINDOW, threshold=threshold, cluster_capacity=1024),
-                                 clock=clock)
+                                 clock=clock, lone_senders=lone_senders)
         await finder.open()
         metrics = Metrics()
         intake = Intake(default_chain(), outbox, Publisher(BrokerConfig(), outbox, metrics), metrics,
@@ -133,6 +133,40 @@ def test_links_point_back_to_earlier_similar_reports_of_the_same_person(messages
         mine = sorted(handles(report))
         for handle in mine[1:]:
             person[find(handle)] = find(mine[0])
+
+
+def as_positions(reports: list[dict]) -> list[tuple[int | None, float | None, int | None]]:
+    """Each report's dedup result with report ids as arrival positions (ids differ between runs)."""
+    position = {report["id"]: index for index, report in enumerate(reports)}
+    return [(position.get(report["dedup"]["duplicate_of"]), report["dedup"]["similarity"],
+             position.get(report["dedup"]["cluster"])) for report in reports]
+
+
+ROAD = ("Selamat pagi. Saya mau lapor jalan di depan SDN 3 Jl. Merdeka berlubang besar, sudah 2 minggu tidak "
+        "diperbaiki dan sudah ada 2 motor jatuh. Mohon segera ditindaklanjuti.")
+ROAD_AGAIN = ("sy mau lapor jln di dpn SDN 3 jl merdeka berlubang besar sdh 2 mgg tdk diperbaiki dan sdh ada 2 motor "
+              "jatuh!! mhn segera ditindaklanjuti")
+LAMP = "Lampu penerangan jalan di Gang Melati 4 RT 02 RW 05 sudah mati sejak seminggu, warga takut keluar malam."
+WASTE = "Sampah di TPS Pasar Kembang menumpuk dan tidak diangkut selama lima hari, baunya sampai ke rumah warga."
+WATER = "Air PDAM di perumahan Griya Asri blok C tidak mengalir sejak kemarin pagi, mohon dicek petugas."
+ONE_SENDER = [(TEXTS[index % len(TEXTS)], Sender(phone=PHONES[0]), Channel.SMS, 30.0, False)
+              for index in range(PERSON_LIMIT + 5)] + [(TEXTS[0], Sender(phone=PHONES[1]), Channel.SMS, 30.0, False)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages=arrivals, threshold=st.sampled_from([0.6, 0.8, 0.95]))
+@example(messages=ONE_SENDER, threshold=0.6)  # more entries than a person's limit
+@example(messages=[(ROAD, Sender(email=EMAILS[0]), Channel.EMAIL, 0.0, False),
+                   (LAMP, Sender(phone=PHONES[0]), Channel.SMS, 60.0, False),
+                   (WASTE, Sender(phone=PHONES[0]), Channel.SMS, 60.0, False),  # the phone, alone, remembered
+                   (WATER, Sender(phone=PHONES[0], email=EMAILS[0]), Channel.WEB, 60.0, False),  # now linked
+                   (ROAD_AGAIN, Sender(phone=PHONES[0]), Channel.SMS, 60.0, False)], threshold=0.8)
+def test_senders_kept_in_memory_get_the_answers_the_store_gives(messages, threshold):
+    # A sender on one handle has its latest entries in memory, so its next report needs no query;
+    # every answer must be the one the store's query gives, links between handles and window included.
+    remembered, _ = asyncio.run(run(messages, threshold))
+    queried, _ = asyncio.run(run(messages, threshold, lone_senders=0))
+    assert as_positions(remembered) == as_positions(queried)
 
 
 def test_the_harness_links_what_it_should():
