@@ -61,6 +61,7 @@ CHAIN_LIMIT = 8  # per band: a template text ("lampu mati …") must not turn a 
 VERIFY = 3  # candidates verified exactly against the store, best estimate first
 PERSON_LIMIT = 20  # a person's most recent entries compared for a resend
 LONE_SENDERS = 1024  # senders on one handle whose latest entries are kept in memory
+LONE_TEXT_BYTES = 8 << 20  # and at most this much of their texts (an email's can be long)
 RECENT_TEXTS = 4096  # comparison texts remembered (same-words shortcut, cluster checks of the latest entries)
 PRUNE_EVERY = 256  # entries written between two prunes of expired rows
 PRUNE_BATCH = 512
@@ -336,6 +337,54 @@ class _Entry:
 _Row = tuple[str, str, int, str, bytes, float]
 
 
+class LoneSenders:
+    """Senders on one handle linked to no other (a person of one alias): their latest entries,
+    oldest first, as the resend query would return them. Least recently used out first, beyond
+    ``senders`` senders or ``text_bytes`` of their texts."""
+
+    def __init__(self, senders: int, text_bytes: int) -> None:
+        self.senders = senders
+        self.text_bytes = text_bytes
+        self._rows: dict[str, list[_Row]] = {}
+        self._bytes = 0
+
+    def get(self, handle: str) -> list[_Row] | None:
+        rows = self._rows.pop(handle, None)
+        if rows is not None:
+            self._rows[handle] = rows  # the most recently used last
+        return rows
+
+    def put(self, handle: str, rows: list[_Row]) -> None:
+        self.drop(handle)
+        self._rows[handle] = rows
+        self._bytes += _text_bytes(rows)
+        self._evict()
+
+    def add(self, handle: str, row: _Row) -> None:
+        """A newly stored entry of ``handle``, if it is remembered (once, newest kept)."""
+        rows = self._rows.get(handle)
+        # Not when a query already read it: committed before this settle ran, it was in the store.
+        if rows is None or any(known[0] == row[0] for known in rows):
+            return
+        rows.append(row)
+        if len(rows) > 1 and rows[-2][5] > row[5]:  # commits may end in another order than checks
+            rows.sort(key=lambda known: known[5])
+        self._bytes += _text_bytes([row]) - _text_bytes(rows[:-PERSON_LIMIT])
+        del rows[:-PERSON_LIMIT]
+        self._evict()
+
+    def drop(self, handle: str) -> None:
+        self._bytes -= _text_bytes(self._rows.pop(handle, []))
+
+    def _evict(self) -> None:
+        while self._rows and (len(self._rows) > self.senders or self._bytes > self.text_bytes):
+            self.drop(next(iter(self._rows)))
+
+
+def _text_bytes(rows: list[_Row]) -> int:
+    return sum(len(row[3]) for row in rows)
+
+
 @dataclass(frozen=True, slots=True)
 class _Stored:
     report_id: str
@@ -362,10 +411,9 @@ class DuplicateFinder:
 
     def __init__(
         self, outbox: Outbox, config: DedupConfig, clock: Callable[[], float] = time.time,
-        lone_senders: int = LONE_SENDERS,
+        lone_senders: int = LONE_SENDERS, lone_text_bytes: int = LONE_TEXT_BYTES,
     ) -> None:
         self.outbox = outbox
-        self.lone_senders = lone_senders
         self.config = config
         self.window = config.window_seconds
         self.cluster_window = config.cluster_window_seconds
@@ -378,11 +426,10 @@ class DuplicateFinder:
         # The latest entries' (raw_len, text), report id first: an event's reports come in a burst, and
         # checking a new one against them then needs no query (which would hand the GIL to the writer).
         self._recent_texts: dict[str, tuple[int, str]] = {}
-        # Senders on one handle linked to no other (a person of one alias): their latest entries,
-        # oldest first, as the resend query would return them. A known sender's next report then
-        # needs no query either. Filled from the query, kept up in settle(); a report that links
-        # the handle to another takes it out, and the query answers for it from then on.
-        self._lone: dict[str, list[_Row]] = {}
+        # A known sender's next report then needs no query either. Filled from the query, kept up
+        # in settle(); a report that links the handle to another takes it out, and the query
+        # answers for it from then on.
+        self._lone = LoneSenders(lone_senders, lone_text_bytes)
         self._reader: sqlite3.Connection | None = None
         self._written = 0
 
@@ -477,16 +524,10 @@ class DuplicateFinder:
     def _update_lone(self, report_id: str, entry: _Entry) -> None:
         if len(entry.identifiers) > 1:  # its commit linked these handles: none of them is alone now
             for handle in entry.identifiers:
-                self._lone.pop(handle, None)
-            return
-        rows = self._lone.get(entry.identifiers[0]) if entry.identifiers else None
-        # Not when a query already read it: committed before this settle ran, it was in the store.
-        if rows is not None and all(row[0] != report_id for row in rows):
-            rows.append((report_id, entry.cluster, entry.raw_len, entry.text, pack_lsh(entry.keys, entry.low),
-                         entry.seen_at))
-            if len(rows) > 1 and rows[-2][5] > entry.seen_at:  # commits may end in another order than checks
-                rows.sort(key=lambda row: row[5])
-            del rows[:-PERSON_LIMIT]
+                self._lone.drop(handle)
+        elif entry.identifiers:
+            self._lone.add(entry.identifiers[0], (report_id, entry.cluster, entry.raw_len, entry.text,
+                                                  pack_lsh(entry.keys, entry.low), entry.seen_at))
 
     # -- lookups ---------------------------------------------------------------------------
     def _resend(
@@ -522,7 +563,6 @@ class DuplicateFinder:
         PERSON_LIMIT."""
         lone = self._lone.get(handles[0]) if len(handles) == 1 else None
         if lone is not None:
-            self._lone[handles[0]] = self._lone.pop(handles[0])  # the most recently used last
             return [row for row in reversed(lone) if row[5] >= since]
         assert self._reader is not None
         marks = ",".join("?" * len(handles))
@@ -537,9 +577,7 @@ class DuplicateFinder:
             "SELECT COUNT(*) FROM dedup_alias WHERE person = (SELECT person FROM dedup_alias WHERE alias = ?)",
             handles,
         ).fetchone()[0] <= 1:
-            self._lone[handles[0]] = rows[::-1]
-            if len(self._lone) > self.lone_senders:
-                del self._lone[next(iter(self._lone))]
+            self._lone.put(handles[0], rows[::-1])
         return rows
 
     def _cluster(self, found: Features, digest: int, keys: U32, low: U8, since: float) -> str | None:

@@ -82,3 +82,26 @@ def test_the_same_words_memory_is_bounded_and_survives_a_rebuild():
     rebuilt.bulk_load([chunk], len(rows))
     assert rebuilt.recent == live.recent
     assert rebuilt.same_text(len(rows), since=0.0) == rows[-1][0]
+
+
+def test_lone_senders_keep_the_newest_entries_within_their_bounds():
+    from gateway.dedup import PERSON_LIMIT, LoneSenders
+
+    def row(n: int, text: str = "x" * 10) -> tuple[str, str, int, str, bytes, float]:
+        return (f"r{n}", "c", len(text), text, b"", float(n))
+
+    lone = LoneSenders(senders=2, text_bytes=1000)
+    lone.put("tel:a", [row(1)])
+    for n in range(2, PERSON_LIMIT + 5):
+        lone.add("tel:a", row(n))
+    lone.add("tel:a", row(3))  # read by a query already: not twice
+    rows = lone.get("tel:a")
+    assert rows is not None and [r[0] for r in rows] == [f"r{n}" for n in range(5, PERSON_LIMIT + 5)]
+    lone.add("tel:unknown", row(99))  # not remembered: nothing to add to
+    assert lone.get("tel:unknown") is None
+    lone.put("tel:b", [row(1)])
+    lone.get("tel:a")  # used: b is now the least recently used
+    lone.put("tel:c", [row(1)])  # a third sender: the least recently used goes
+    assert lone.get("tel:b") is None and lone.get("tel:a") is not None
+    lone.put("tel:d", [row(1, "y" * 995)])  # over the text budget: senders go, oldest first
+    assert lone.get("tel:a") is None and lone.get("tel:c") is None and lone.get("tel:d") is not None
