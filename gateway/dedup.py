@@ -120,8 +120,10 @@ def signature(text: str) -> U32:
     # No np.unique: a repeated 4-gram cannot change a minimum, and unique costs more than the rest.
     grams = (wide[:-3] << _B24) | (wide[1:-2] << _B16) | (wide[2:-1] << _B8) | wide[3:]
     with np.errstate(over="ignore"):
-        mixed = (grams[:, None] * _A + _B) >> _SHIFT
-    result: U32 = mixed.min(axis=0).astype(np.uint32)
+        mixed = np.multiply(grams[:, None], _A)  # one grams x permutations array, then in place
+        mixed += _B
+    # The shift after the minimum, not on every element: x >> 32 never decreases as x grows.
+    result: U32 = (mixed.min(axis=0) >> _SHIFT).astype(np.uint32)
     return result
 
 

@@ -105,3 +105,23 @@ def test_lone_senders_keep_the_newest_entries_within_their_bounds():
     assert lone.get("tel:b") is None and lone.get("tel:a") is not None
     lone.put("tel:d", [row(1, "y" * 995)])  # over the text budget: senders go, oldest first
     assert lone.get("tel:a") is None and lone.get("tel:c") is None and lone.get("tel:d") is not None
+
+
+def test_signatures_stay_what_the_store_holds():
+    # Signatures are stored: a restart compares new reports with old ones, so a change to how they
+    # are computed (even one meant only to be faster) must give the same numbers as before.
+    from gateway.dedup import signature
+
+    assert signature("jalan di depan SDN 3 berlubang besar, mohon segera diperbaiki 🙏").tolist() == STORED_SIGNATURE
+
+
+# Computed by the code that wrote the stores in use (commit 3824269).
+STORED_SIGNATURE = [
+    87398130, 25640579, 23077153, 44636225, 15056577, 20005344, 108696154, 65438425, 5770366,
+    51233354, 38261320, 1767168, 76059417, 72630010, 16437328, 26740968, 87853927, 105124415,
+    108297471, 24548756, 74864392, 48991188, 33417001, 5262187, 1944692, 133970666, 8109814,
+    117430198, 75603440, 58811828, 101484575, 1126560, 25768313, 77731647, 51534870, 7444535,
+    13307588, 61488418, 70447781, 98032387, 24728762, 85890208, 41111446, 13913669, 45421181,
+    43653951, 136494445, 16115667, 77350227, 45602296, 23273674, 25022884, 81586071, 37909338,
+    57310966, 3494441, 92671651, 29351408, 4115996, 34067654, 78622470, 35491095, 66579695, 91161477
+]
