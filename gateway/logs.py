@@ -27,6 +27,12 @@ SECRET_KEYS = frozenset({"password", "token", "auth_token", "secret", "app_secre
 CODE_KEYS = frozenset({"report_id", "tracking_code", "timestamp", "level", "logger", "channel", "provider",
                        "kind", "urgency"})
 _DIGIT = re.compile(r"\d")
+_lowest_written = logging.NOTSET  # the configured level (structlog unconfigured writes every level)
+
+
+def writes_at(level: int) -> bool:
+    """Whether a line at ``level`` is written: a hot path then skips making one that is dropped."""
+    return level >= _lowest_written
 
 
 def mask_phone(value: str) -> str:
@@ -90,7 +96,9 @@ def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
 
 
 def configure_logging(config: LoggingConfig) -> None:
+    global _lowest_written
     level = getattr(logging, config.level.upper())
+    _lowest_written = level
     console = config.format == "console" or (config.format == "auto" and sys.stderr.isatty())
     renderer: Any = (structlog.dev.ConsoleRenderer() if console
                      else structlog.processors.JSONRenderer(serializer=_json_line))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ import structlog
 
 from gateway.attachments import AttachmentStore
 from gateway.ids import new_report_id, new_tracking_code
+from gateway.logs import writes_at
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher
@@ -145,10 +147,12 @@ class Intake:
             if self.near_duplicates is not None:
                 self.near_duplicates.settle(report_id, kept)
         channel = raw.channel.value
-        bound = log.bind(report_id=committed.id, channel=channel, provider=raw.provider)
+        logged = writes_at(logging.INFO)  # a dropped line still costs its logger's making (31k instructions)
         if committed.duplicate:
             self.metrics.duplicates.labels(channel, "exact").inc()
-            bound.info("exact duplicate, original kept", tracking_code=committed.tracking_code)
+            if logged:
+                log.info("exact duplicate, original kept", report_id=committed.id, channel=channel,
+                         provider=raw.provider, tracking_code=committed.tracking_code)
             return Accepted(committed.id, committed.tracking_code, True, None)
         self.metrics.accepted_in[channel].inc()
         for listener in self.stored_listeners:
@@ -157,8 +161,10 @@ class Intake:
             self.metrics.duplicates.labels(channel, "near").inc()
         if committed.outgoing is not None and not hold:
             self.publisher.submit(committed.outgoing)
-        bound.info("report accepted", tracking_code=committed.tracking_code, kind=report.kind.value,
-                   urgency=report.urgency.value, notes=list(draft.notes))
+        if logged:
+            log.info("report accepted", report_id=committed.id, channel=channel, provider=raw.provider,
+                     tracking_code=committed.tracking_code, kind=report.kind.value, urgency=report.urgency.value,
+                     notes=list(draft.notes))
         stored = report if committed.tracking_code == report.tracking_code else report.model_copy(
             update={"tracking_code": committed.tracking_code}
         )

@@ -14,6 +14,7 @@ import structlog
 
 from gateway.config import ConfigError, LoggingConfig, load_config, parse_config
 from gateway.logs import configure_logging, mask_string
+from tests.conftest import base_url
 
 ROOT = Path(__file__).parents[1]
 
@@ -146,3 +147,23 @@ def test_example_config_documents_every_key():
     documented = _toml_key_paths(tomllib.loads((ROOT / "config.example.toml").read_text()))
     missing = _model_key_paths(Config) - documented
     assert not missing, f"config.example.toml does not document: {sorted(missing)}"
+
+
+@pytest.mark.parametrize(("level", "lines"), [("info", 1), ("warning", 0)])
+async def test_each_accepted_report_is_one_masked_line_at_info(monkeypatch, make_gateway, http, level, lines):
+    gateway = await make_gateway()
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    configure_logging(LoggingConfig(level=level, format="json"))
+    try:
+        async with http.post(f"{base_url(gateway)}/v1/reports", json={"body": "Jalan rusak depan rumah saya",
+                                                                        "phone": "0812-3456-7890"}) as response:
+            accepted = await response.json()
+    finally:
+        configure_logging(LoggingConfig(level="warning", format="json"))
+    logged = [json.loads(line) for line in stream.getvalue().splitlines() if '"report accepted"' in line]
+    assert len(logged) == lines
+    for line in logged:
+        assert (line["report_id"], line["tracking_code"], line["channel"]) == (
+            accepted["id"], accepted["tracking_code"], "web")
+        assert "3456" not in json.dumps(line) and "Jalan" not in json.dumps(line)
