@@ -63,6 +63,7 @@ PERSON_LIMIT = 20  # a person's most recent entries compared for a resend
 LONE_SENDERS = 1024  # senders on one handle whose latest entries are kept in memory
 LONE_TEXT_BYTES = 8 << 20  # and at most this much of their texts (an email's can be long)
 RECENT_TEXTS = 4096  # comparison texts remembered (same-words shortcut, cluster checks of the latest entries)
+STORED_FEATURES = 1024  # stored entries' comparison features kept (their shingle sets: ~7 KB each)
 PRUNE_EVERY = 256  # entries written between two prunes of expired rows
 PRUNE_BATCH = 512
 # Containment (a resend with a line added) scores over the threshold at a Jaccard index this much lower.
@@ -143,7 +144,7 @@ def lsh_of(text: str) -> tuple[U32, U8]:
     return lsh_code(signature(text))
 
 
-@lru_cache(maxsize=RECENT_TEXTS)
+@lru_cache(maxsize=STORED_FEATURES)
 def stored_features(text: str, raw_len: int) -> Features:
     """A stored entry's comparison features: a person's earlier reports are compared again and again.
 
