@@ -424,8 +424,9 @@ class DuplicateFinder:
         self.index = ClusterIndex(config.cluster_capacity)
         self._pending: dict[str, _Entry] = {}
         # Every handle that may have entries (a superset: a Bloom filter has false positives, never
-        # false negatives): one it has not seen has nothing to resend, and needs no query.
-        self._known_handles = Bloom(KNOWN_HANDLES_MIN, 0.01)
+        # false negatives): one it has not seen has nothing to resend, and needs no query. open()
+        # makes the real one, sized to the store; no check runs before it (there is no reader).
+        self._known_handles = Bloom(1, 0.01)
         # The latest entries' (raw_len, text), report id first: an event's reports come in a burst, and
         # checking a new one against them then needs no query (which would hand the GIL to the writer).
         self._recent_texts: dict[str, tuple[int, str]] = {}

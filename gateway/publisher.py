@@ -77,8 +77,8 @@ class Publisher:
         self._attempts: dict[str, int] = {}
         self._confirmed: list[str] = []
         self._confirmed_event = asyncio.Event()
-        self._channel: AmqpChannel | None = None  # aiormq's channel under aio-pika's
-        self._encoder: PublishEncoder | None = None  # the channel's frame encoder
+        # aiormq's channel under aio-pika's, and its frame encoder: set and cleared together.
+        self._link: tuple[AmqpChannel, PublishEncoder] | None = None
         self._connection: AbstractRobustConnection | None = None
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
@@ -175,8 +175,7 @@ class Publisher:
                 continue
             delay = self.config.retry_initial
             connection.close_callbacks.add(lambda *_args: self._lost.set())
-            self._encoder = PublishEncoder(channel.number, self.config.exchange, channel.max_content_size)
-            self._channel = channel
+            self._link = (channel, PublishEncoder(channel.number, self.config.exchange, channel.max_content_size))
             self._connected.set()
             self.metrics.broker_connected.set(1)
             log.info("broker connected", exchange=self.config.exchange)
@@ -184,7 +183,7 @@ class Publisher:
             await self._lost.wait()
             self._connected.clear()
             self.metrics.broker_connected.set(0)
-            self._channel = None
+            self._link = None
             if not self._stopping:
                 log.warning("broker connection lost, reconnecting")
             with contextlib.suppress(Exception):
@@ -216,11 +215,11 @@ class Publisher:
 
     async def _send(self, batch: list[Outgoing]) -> None:
         """One write for the batch; each message is settled by its own confirmation's callback."""
-        channel, encoder = self._channel, self._encoder
-        if channel is None or encoder is None or channel.is_closed:
+        if self._link is None or self._link[0].is_closed:
             for item in batch:
                 self._retry_later(item, "ConnectionError: not connected")
             return
+        channel, encoder = self._link
         frames: list[bytes] = []
         ready: list[Outgoing] = []
         for item in batch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -51,20 +52,16 @@ class Draft:
     notes: tuple[str, ...] = field(default=())  # what steps noticed, for logs
 
     def evolve(self, **changes: Any) -> Draft:
-        """A copy with ``changes``, at a fifth of dataclasses.replace's cost: one dict copy (it runs
-        six times a report). An unknown field name raises AttributeError, as setting it would."""
+        """A copy with ``changes``, at a fifth of dataclasses.replace's cost (see _draft). An unknown
+        field name raises AttributeError, as setting it would."""
         if not changes.keys() <= _FIELDS:
             raise AttributeError(f"Draft has no field {sorted(changes.keys() - _FIELDS)[0]!r}")
-        new = object.__new__(Draft)
-        new.__dict__.update(self.__dict__, **changes)  # frozen: fields are set past __setattr__
-        return new
+        return _draft(self.__dict__, **changes)
 
     @classmethod
     def from_raw(cls, raw: RawMessage) -> Draft:
-        """The channel's values as given; past the frozen __init__'s per-field object.__setattr__
-        (a fifth of its cost), as evolve is."""
-        draft = object.__new__(Draft)
-        draft.__dict__.update(
+        """The channel's values as given."""
+        return _draft(
             _DEFAULTS,
             channel=raw.channel,
             provider=raw.provider,
@@ -85,7 +82,14 @@ class Draft:
             tags=raw.tags,
             location=raw.location,
         )
-        return draft
+
+
+def _draft(values: Mapping[str, Any], **more: Any) -> Draft:
+    """A Draft of these field values, set past the frozen __init__'s object.__setattr__ per field:
+    a fifth of its cost, and drafts are made seven times a report."""
+    draft = object.__new__(Draft)
+    draft.__dict__.update(values, **more)
+    return draft
 
 
 _FIELDS = frozenset(Draft.__dataclass_fields__)

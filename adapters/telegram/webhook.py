@@ -53,7 +53,7 @@ def register(surface: HttpSurface, telegram: TelegramIntake, secret_token: str, 
             raise
         handled = await telegram.handle(update, body)
         return json_answer({"status": handled.status, "id": handled.id,
-                                  "tracking_code": handled.tracking_code, "reason": handled.reason})
+                            "tracking_code": handled.tracking_code, "reason": handled.reason})
 
     surface.add_schema("TelegramHandled", _HANDLED_SCHEMA)
     surface.add("POST", PATH, post_update, {
