@@ -13,9 +13,12 @@ from ulid import ULID
 from gateway.ids import TRACKING_ALPHABET, new_report_id, new_tracking_code, ulid_text
 
 
-@given(milliseconds=st.integers(0, 2**48 - 1), randomness=st.binary(min_size=10, max_size=10))
-def test_ids_are_the_ulids_python_ulid_writes(milliseconds: int, randomness: bytes) -> None:
-    assert ulid_text(milliseconds, randomness) == str(ULID(milliseconds.to_bytes(6, "big") + randomness))
+@given(milliseconds=st.integers(0, 2**48 - 1), symbols=st.binary(min_size=16, max_size=16))
+def test_ids_are_the_ulids_python_ulid_writes(milliseconds: int, symbols: bytes) -> None:
+    # Each byte gives its low 5 bits: 16 of them are the ULID's 80 random bits.
+    randomness = sum((byte & 31) << (5 * (15 - index)) for index, byte in enumerate(symbols))
+    expected = ULID(milliseconds.to_bytes(6, "big") + randomness.to_bytes(10, "big"))
+    assert ulid_text(milliseconds, symbols) == str(expected)
 
 
 def test_a_new_id_carries_the_time_and_sorts_after_an_older_one() -> None:
