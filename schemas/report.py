@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
 
 SCHEMA_ID = "lapor.report/1"
@@ -137,18 +139,39 @@ class Report(_Model):
 
     @field_serializer("received_at")
     def _rfc3339_utc(self, value: datetime) -> str:
-        return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return rfc3339_utc(value)
 
     def to_json(self) -> bytes:
-        # The serializer itself gives bytes: model_dump_json's str and its encode() cost 7k instructions more.
-        return self.__pydantic_serializer__.to_json(self, by_alias=True)
+        """Schema v1 JSON: the bytes pydantic's serializer gives (tests/test_schema.py holds them equal).
+
+        orjson writes them at under half the cost (56k -> 24k instructions a report, in the outbox
+        writer's thread, which shares the GIL with intake): every nested model is its own field dict.
+        """
+        fields = self.__dict__.copy()
+        del fields["schema_"]
+        received_at: datetime = fields["received_at"]
+        if received_at.tzinfo is not UTC or not received_at.microsecond:
+            # orjson would write the offset, or leave out a zero fraction: RFC 3339 all the same,
+            # but not the one shape every report has.
+            fields["received_at"] = rfc3339_utc(received_at)
+        try:
+            return orjson.dumps({"schema": SCHEMA_ID, **fields}, default=vars, option=orjson.OPT_UTC_Z)
+        except orjson.JSONEncodeError:  # text orjson refuses (a lone surrogate): pydantic's own answer
+            return self.__pydantic_serializer__.to_json(self, by_alias=True)
 
     @property
     def routing_key(self) -> str:
-        prefix = "duplicate" if self.dedup.duplicate_of else "report"
-        return f"{prefix}.{routing_word(self.agency)}.{self.kind.value}.{self.channel.value}"
+        prefix = "duplicate." if self.dedup.duplicate_of else "report."
+        # The members are str: joined as they are, with no Enum.value lookup or format() call.
+        return prefix + routing_word(self.agency) + "." + self.kind + "." + self.channel
 
 
+def rfc3339_utc(value: datetime) -> str:
+    """Always UTC, always microseconds: one fixed shape for every report's received_at."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@lru_cache(maxsize=1024)  # a deployment has a handful of agencies; every report asks
 def routing_word(agency: str | None) -> str:
     """An agency name made safe for one word of a topic routing key (no dots, no wildcards)."""
     if not agency:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import jsonschema
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic_core import PydanticSerializationError
 
 from schemas import Report
 from schemas.report import SCHEMA_FILE, report_json_schema, report_json_schema_text
@@ -52,7 +54,9 @@ e164 = st.from_regex(r"\A\+[1-9][0-9]{7,14}\Z")
 sha = st.from_regex(r"\A[0-9a-f]{64}\Z")
 text = st.text(max_size=200)
 opt_text = st.none() | text
-aware = st.datetimes(timezones=st.just(UTC))
+# Offsets other than UTC too: received_at is written in UTC whatever its zone.
+aware = st.datetimes(datetime(1971, 1, 1), datetime(2200, 1, 1), timezones=st.sampled_from(
+    [UTC, timezone(timedelta(hours=7)), timezone(-timedelta(hours=3, minutes=30))]))
 
 reports = st.builds(
     Report,
@@ -94,3 +98,26 @@ def test_any_valid_report_round_trips_through_json_and_the_schema(report: Report
     assert decoded == report
     assert decoded.to_json() == encoded
     assert document["received_at"].endswith("Z")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reports)
+def test_to_json_writes_the_bytes_pydantics_serializer_writes(report: Report):
+    assert report.to_json() == report.__pydantic_serializer__.to_json(report, by_alias=True)
+
+
+def web_report(received_at: datetime, body: str) -> Report:
+    return Report(id="01M869WXSYB2V3RNN6SRD7DAW9", tracking_code="LPR-GAQJPWLS", received_at=received_at,
+                  channel="web", source={"provider": "api", "inbound_address": "web", "message_id": "m"},
+                  reporter={"identity": "web:anonymous"}, body=body)
+
+
+def test_a_received_at_on_the_second_keeps_its_microseconds():
+    report = web_report(datetime(2026, 11, 24, 8, 0, 0, tzinfo=UTC), "x")
+    assert json.loads(report.to_json())["received_at"] == "2026-11-24T08:00:00.000000Z"
+
+
+def test_text_orjson_refuses_gets_pydantics_own_error():
+    report = web_report(datetime(2026, 11, 24, 8, 0, 0, 5, tzinfo=UTC), "lone \ud800 surrogate")
+    with pytest.raises(PydanticSerializationError, match="surrogates not allowed"):
+        report.to_json()
