@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import structlog
 
@@ -73,9 +73,11 @@ class OutboxUnavailable(Exception):
     """The outbox could not commit; the channel must answer with a retryable failure."""
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """A committed report as the publisher needs it; handed over without re-reading the row."""
+class Outgoing(NamedTuple):
+    """A committed report as the publisher needs it; handed over without re-reading the row.
+
+    A NamedTuple: made once a report in the writer's thread, at a third of a frozen dataclass's cost.
+    """
 
     id: str
     routing_key: str
@@ -83,6 +85,12 @@ class Outgoing:
     channel: str
     kind: str
     received_at: float
+
+    @classmethod
+    def of(cls, report: Report, payload: bytes) -> Outgoing:
+        """``report`` serialized as ``payload``."""
+        return cls(report.id, report.routing_key, payload, report.channel.value, report.kind.value,
+                   report.received_at.timestamp())
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +151,12 @@ REPORT_ROW = RowInsert("reports", ("id", "tracking_code", "channel", "inbound_ad
                                    "kind", "routing_key", "payload", "received_at", "state"), verb="INSERT")
 
 
-def _report_row(report: Report, payload: bytes, held: bool) -> tuple[Any, ...]:
-    """REPORT_ROW's values for ``report`` serialized as ``payload``."""
-    return (report.id, report.tracking_code, report.channel.value, report.source.inbound_address,
-            report.source.message_id, report.reporter.identity, report.kind.value, report.routing_key,
-            payload, report.received_at.timestamp(), STATE_HELD if held else STATE_READY)
+def _report_row(report: Report, outgoing: Outgoing, held: bool) -> tuple[Any, ...]:
+    """REPORT_ROW's values for ``report``, with what its Outgoing already holds."""
+    source = report.source
+    return (outgoing.id, report.tracking_code, outgoing.channel, source.inbound_address, source.message_id,
+            report.reporter.identity, outgoing.kind, outgoing.routing_key, outgoing.payload, outgoing.received_at,
+            STATE_HELD if held else STATE_READY)
 
 
 class _WriterConnection(sqlite3.Connection):
@@ -433,64 +442,53 @@ class Outbox:
 
         def insert(conn: sqlite3.Connection) -> Committed:
             stored = report
-            payload = stored.to_json()
+            outgoing = Outgoing.of(stored, stored.to_json())
             if self._defer_reports:
-                self.defer(REPORT_ROW, _report_row(stored, payload, held))
+                self.defer(REPORT_ROW, _report_row(stored, outgoing, held))
             else:
-                stored, payload, repeat = self._insert_checked(conn, stored, payload, held)
+                stored, outgoing, repeat = self._insert_checked(conn, stored, outgoing, held)
                 if repeat is not None:
                     return repeat
             if raw is not None and stored.raw is not None:
                 self.defer(RAW_MESSAGE, (stored.raw.sha256, raw_content_type, raw))
             if extra is not None:
                 extra(conn, stored)
-            outgoing = Outgoing(
-                stored.id, stored.routing_key, payload, stored.channel.value, stored.kind.value,
-                stored.received_at.timestamp(),
-            )
-            return Committed(stored.id, stored.tracking_code, False, outgoing)
+            return Committed(outgoing.id, stored.tracking_code, False, outgoing)
 
         return await self.transact(insert)
 
     @staticmethod
     def _insert_checked(
-        conn: sqlite3.Connection, report: Report, payload: bytes, held: bool
-    ) -> tuple[Report, bytes, Committed | None]:
+        conn: sqlite3.Connection, report: Report, outgoing: Outgoing, held: bool
+    ) -> tuple[Report, Outgoing, Committed | None]:
         """One INSERT; on a conflict, the original of an exact repeat, or a fresh tracking code."""
         stored = report
         for _attempt in range(16):
             try:
-                conn.execute(REPORT_ROW.statement(1), _report_row(stored, payload, held))
-                return stored, payload, None
+                conn.execute(REPORT_ROW.statement(1), _report_row(stored, outgoing, held))
+                return stored, outgoing, None
             except sqlite3.IntegrityError:
                 existing = conn.execute(
                     "SELECT id, tracking_code FROM reports WHERE channel=? AND inbound_address=? AND message_id=?",
-                    (report.channel.value, report.source.inbound_address, report.source.message_id),
+                    (outgoing.channel, report.source.inbound_address, report.source.message_id),
                 ).fetchone()
                 if existing is not None:
-                    return stored, payload, Committed(existing[0], existing[1], True, None)
+                    return stored, outgoing, Committed(existing[0], existing[1], True, None)
                 # Otherwise the random tracking code was taken: draw another.
                 stored = stored.model_copy(update={"tracking_code": new_tracking_code()})
-                payload = stored.to_json()
+                outgoing = Outgoing.of(stored, stored.to_json())
         raise OutboxUnavailable("no free tracking code after 16 draws")
 
     async def release(self, report: Report) -> Outgoing:
         """Replace a held report with its final version and make it publishable."""
 
         def update(conn: sqlite3.Connection) -> Outgoing:
-            payload = report.to_json()
+            outgoing = Outgoing.of(report, report.to_json())
             conn.execute(
                 "UPDATE reports SET payload=?, routing_key=?, state=? WHERE id=? AND state=?",
-                (payload, report.routing_key, STATE_READY, report.id, STATE_HELD),
+                (outgoing.payload, outgoing.routing_key, STATE_READY, report.id, STATE_HELD),
             )
-            return Outgoing(
-                report.id,
-                report.routing_key,
-                payload,
-                report.channel.value,
-                report.kind.value,
-                report.received_at.timestamp(),
-            )
+            return outgoing
 
         return await self.transact(update)
 
