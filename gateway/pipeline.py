@@ -117,7 +117,7 @@ class Intake:
         stored_files: list[Attachment] = []
         if any(item.data is not None for item in raw.attachments):
             stored_files = await asyncio.to_thread(self.attachments.store_all, raw.attachments)
-        dedup = Dedup(fingerprint=draft.fingerprint)
+        dedup: Dedup | None = None  # build_report's default: the fingerprint alone
         kept = False  # the report was stored: the finder may offer it as an earlier report
         try:
             if self.near_duplicates is not None:
