@@ -94,9 +94,9 @@ class Outgoing(NamedTuple):
     received_at: float
 
     @classmethod
-    def of(cls, report: Report, payload: bytes) -> Outgoing:
-        """``report`` serialized as ``payload``."""
-        return cls(report.id, report.routing_key, payload, report.channel.value, report.kind.value,
+    def of(cls, report: Report) -> Outgoing:
+        """``report`` serialized, with what the publisher and the report's row need of it."""
+        return cls(report.id, report.routing_key, report.to_json(), report.channel.value, report.kind.value,
                    report.received_at.timestamp())
 
 
@@ -449,7 +449,7 @@ class Outbox:
 
         def insert(conn: sqlite3.Connection) -> Committed:
             stored = report
-            outgoing = Outgoing.of(stored, stored.to_json())
+            outgoing = Outgoing.of(stored)
             if self._defer_reports:
                 self.defer(REPORT_ROW, _report_row(stored, outgoing, held))
             else:
@@ -483,14 +483,14 @@ class Outbox:
                     return stored, outgoing, Committed(existing[0], existing[1], True, None)
                 # Otherwise the random tracking code was taken: draw another.
                 stored = stored.model_copy(update={"tracking_code": new_tracking_code()})
-                outgoing = Outgoing.of(stored, stored.to_json())
+                outgoing = Outgoing.of(stored)
         raise OutboxUnavailable("no free tracking code after 16 draws")
 
     async def release(self, report: Report) -> Outgoing:
         """Replace a held report with its final version and make it publishable."""
 
         def update(conn: sqlite3.Connection) -> Outgoing:
-            outgoing = Outgoing.of(report, report.to_json())
+            outgoing = Outgoing.of(report)
             conn.execute(
                 "UPDATE reports SET payload=?, routing_key=?, state=? WHERE id=? AND state=?",
                 (outgoing.payload, outgoing.routing_key, STATE_READY, report.id, STATE_HELD),
