@@ -14,7 +14,7 @@ ULID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32
 # Each random byte becomes one symbol through a 256-entry table (byte & 31: every symbol equally
 # likely), and the ULID's time through 10-bit pairs of symbols. Python 3.11's base64.b32encode is a
 # Python loop over big integers; this is one C translate and five small lookups (40k -> 12k
-# instructions an id, 18k -> 7k a tracking code, in a callgrind loop).
+# instructions an id, 18k -> 6k a tracking code, in a callgrind loop).
 _ULID_SYMBOL = bytes(ULID_ALPHABET.encode()[byte & 31] for byte in range(256))
 _TRACKING_SYMBOL = bytes(TRACKING_ALPHABET.encode()[byte & 31] for byte in range(256))
 _ULID_PAIRS = [first + second for first in ULID_ALPHABET for second in ULID_ALPHABET]

@@ -144,7 +144,7 @@ class Report(_Model):
     def to_json(self) -> bytes:
         """Schema v1 JSON: the bytes pydantic's serializer gives (tests/test_schema.py holds them equal).
 
-        orjson writes them at under half the cost (56k -> 24k instructions a report, in the outbox
+        orjson writes them at under half the cost (56k -> 25k instructions a report, in the outbox
         writer's thread, which shares the GIL with intake): every nested model is its own field dict.
         """
         fields = self.__dict__.copy()
