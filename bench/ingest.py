@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -246,17 +247,33 @@ class GatewayRun:
         published = sum(float(v) for v in re.findall(r"^lapor_reports_published_total\{[^}]*\} (\S+)", text, re.M))
         return accepted, published
 
-    def cpu_seconds(self) -> float:
-        """User and system CPU the gateway process has used so far (every thread)."""
+    def _pids(self) -> list[int]:
+        """The gateway's process and its children (the commit process): the gateway is all of them."""
         assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pid = self.process.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        return [pid, *map(int, children)]
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU the gateway's processes have used so far (every thread)."""
+        total = 0
+        for pid in self._pids():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mb(self) -> float:
-        assert self.process is not None
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        match = re.search(r"VmHWM:\s+(\d+) kB", status)
-        return int(match.group(1)) / 1024 if match else float("nan")
+        """The peak resident memory of the gateway's processes, summed (VmHWM of each)."""
+        total = 0
+        for pid in self._pids():
+            with contextlib.suppress(OSError):
+                match = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+                total += int(match.group(1)) if match else 0
+        return total / 1024 if total else float("nan")
 
     async def stop(self) -> None:
         if self.process is not None:

@@ -38,7 +38,8 @@ import structlog
 from rbloom import Bloom
 
 from gateway.config import DedupConfig
-from gateway.outbox import Outbox, RowInsert
+from gateway.dedup_store import RecordEntry
+from gateway.outbox import Outbox
 from normalizer import Draft
 from normalizer.fingerprint import (
     SMS_LIMIT,
@@ -49,7 +50,7 @@ from normalizer.fingerprint import (
     fingerprint_of,
     similarity,
 )
-from schemas import Dedup, RawMessage, Report
+from schemas import Dedup
 
 log = structlog.get_logger("dedup")
 
@@ -65,7 +66,6 @@ LONE_TEXT_BYTES = 8 << 20  # and at most this much of their texts (an email's ca
 RECENT_TEXTS = 4096  # comparison texts remembered (same-words shortcut, cluster checks of the latest entries)
 STORED_FEATURES = 1024  # stored entries' comparison features kept (their shingle sets: ~7 KB each)
 PRUNE_EVERY = 256  # entries written between two prunes of expired rows
-PRUNE_BATCH = 512
 # Containment (a resend with a line added) scores over the threshold at a Jaccard index this much lower.
 PREFILTER_MARGIN = 0.35
 KNOWN_HANDLES_MIN = 1_000_000  # the known-handles filter's size at least, in handles (1.2 MB at 1 %)
@@ -90,9 +90,6 @@ CREATE TABLE IF NOT EXISTS dedup_alias (
 CREATE INDEX IF NOT EXISTS dedup_alias_person ON dedup_alias (person);
 """
 
-DEDUP_ENTRY = RowInsert("dedup_entries", ("report_id", "identity", "seen_at", "cluster", "digest", "raw_len", "text",
-                                          "lsh"))
-ALIAS = RowInsert("dedup_alias", ("alias", "person"))
 
 _rng = np.random.default_rng(0x1A9F0E)  # fixed: signatures are stored, so the hash family must never change
 _A = _rng.integers(1, 2**63, PERMUTATIONS, dtype=np.uint64) | np.uint64(1)
@@ -500,20 +497,17 @@ class DuplicateFinder:
         return Dedup(fingerprint=fingerprint, duplicate_of=duplicate[0].report_id, similarity=round(score, 4),
                      cluster=cluster)
 
-    def record(self, conn: sqlite3.Connection, report: Report, _raw: RawMessage) -> None:
-        """Commit hook: the entry and identity links, in the report's own transaction."""
-        entry = self._pending.get(report.id)
+    def record(self, report_id: str) -> RecordEntry | None:
+        """The commit hook that stores what check() learned, in the report's own transaction."""
+        entry = self._pending.get(report_id)
         if entry is None:
-            return
-        self.outbox.defer(DEDUP_ENTRY, (report.id, entry.identity, entry.seen_at, entry.cluster, entry.digest,
-                                        entry.raw_len, entry.text, pack_lsh(entry.keys, entry.low)))
-        if len(entry.identifiers) == 1:  # the usual case: make sure the handle has a person (itself, unless linked)
-            self.outbox.defer(ALIAS, (entry.identifiers[0], entry.identifiers[0]))
-        else:
-            link_identities(conn, entry.identifiers)
+            return None
         self._written += 1
+        prune_before = None
         if self._written % PRUNE_EVERY == 0:
-            self._prune(conn, entry.seen_at - max(self.window, self.cluster_window))
+            prune_before = entry.seen_at - max(self.window, self.cluster_window)
+        return RecordEntry((report_id, entry.identity, entry.seen_at, entry.cluster, entry.digest, entry.raw_len,
+                            entry.text, pack_lsh(entry.keys, entry.low)), entry.identifiers, prune_before)
 
     def settle(self, report_id: str, stored: bool) -> None:
         """After the commit: a stored entry becomes visible to later checks; a failed one is dropped."""
@@ -602,33 +596,9 @@ class DuplicateFinder:
                 return candidate.cluster
         return None
 
-    @staticmethod
-    def _prune(conn: sqlite3.Connection, before: float) -> None:
-        conn.execute(
-            "DELETE FROM dedup_entries WHERE seq IN (SELECT seq FROM dedup_entries ORDER BY seq LIMIT ?)"
-            " AND seen_at < ?",
-            (PRUNE_BATCH, before),
-        )
-
 
 def create_tables(conn: sqlite3.Connection) -> None:
     # One statement at a time: executescript would COMMIT the writer's group transaction.
     for statement in SCHEMA.split(";"):
         if statement.strip():
             conn.execute(statement)
-
-
-def link_identities(conn: sqlite3.Connection, handles: tuple[str, ...]) -> None:
-    """One person for all handles of one report: merge the persons they belonged to so far."""
-    if not handles:
-        return
-    marks = ",".join("?" * len(handles))
-    persons = sorted({row[0] for row in conn.execute(f"SELECT person FROM dedup_alias WHERE alias IN ({marks})",
-                                                     handles)})
-    person = persons[0] if persons else handles[0]
-    for other in persons[1:]:
-        conn.execute("UPDATE dedup_alias SET person=? WHERE person=?", (person, other))
-    conn.executemany(
-        "INSERT INTO dedup_alias (alias, person) VALUES (?, ?) ON CONFLICT(alias) DO UPDATE SET person=excluded.person",
-        [(handle, person) for handle in handles],
-    )

@@ -1,15 +1,12 @@
 """The outbox: a SQLite (WAL) database that is the gateway's commit point.
 
 A report is accepted when its row is durably written here; only then does a channel get
-its success answer. One writer thread owns the write connection and runs every queued
-operation of a moment in one transaction (group commit), so many concurrent accepts share
-one fsync. Rows an operation defers (the report's own, its raw original, a dedup entry)
-go in with the whole batch's as one INSERT into a fan-out view whose triggers place each row
-in its table; a batch of only those is that one statement, atomic without BEGIN or COMMIT.
-If an operation raises, or a report turns out to be a repeat, the batch runs again with each
-operation inside its own SAVEPOINT, so one failing operation does not take its batch-mates
-down with it. Other modules (multipart SMS, IMAP checkpoints) keep
-their durable state here too, through ``transact``, so it commits atomically with reports.
+its success answer. Writes are group commits (gateway/commit.py): many concurrent accepts share
+one transaction and one fsync. Reports and the publisher's confirmations commit in the commit
+process (gateway/commit_process.py), off the event loop's GIL. Every other operation, a function
+of the connection that may close over anything, runs in the writer thread in this process (so do
+reports, should the commit process have ended). Other modules (multipart SMS, IMAP checkpoints)
+keep their durable state here too, through ``transact``, so it commits atomically with reports.
 """
 
 from __future__ import annotations
@@ -19,30 +16,38 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar
 
 import structlog
 
+from gateway.commit import (
+    RAW_MESSAGE,
+    REPORT_ROW,
+    STATE_HELD,
+    STATE_PUBLISHED,
+    STATE_READY,
+    GroupCommit,
+    InsertReport,
+    MarkPublished,
+    Operation,
+    OutboxUnavailable,
+    RowInsert,
+    TrackingCodeTaken,
+    WriterConnection,
+    connect,
+)
+from gateway.commit_process import CommitProcess
 from gateway.ids import new_tracking_code
 from schemas import Report
 
+__all__ = ["RAW_MESSAGE", "REPORT_ROW", "STATE_HELD", "STATE_PUBLISHED", "STATE_READY", "Committed", "Outbox",
+           "OutboxStatus", "OutboxUnavailable", "Outgoing", "RowInsert"]
+
 log = structlog.get_logger("outbox")
 T = TypeVar("T")
-
-# sqlite3 binds int, float and str as they are, but runs bytes and None through its adapter
-# registry, and on a miss through two attribute lookups that format an AttributeError each:
-# ~3,000 instructions a value, several a report in the writer's thread. Identity adapters make
-# that one registry hit (callgrind loop: None 3.2k -> 1.1k, a 100-byte blob 4.2k -> 2.7k).
-sqlite3.register_adapter(bytes, bytes)  # bytes(b) is b
-sqlite3.register_adapter(type(None), cast(Callable[[None], None], {}.get))  # {}.get(None) is None: C, no frame
-
-STATE_READY = 0  # waiting for the publisher
-STATE_HELD = 1  # committed, but waiting for something (media fetch) before it may be published
-STATE_PUBLISHED = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -74,10 +79,6 @@ CREATE TABLE IF NOT EXISTS kv (
     value TEXT NOT NULL
 );
 """
-
-
-class OutboxUnavailable(Exception):
-    """The outbox could not commit; the channel must answer with a retryable failure."""
 
 
 class Outgoing(NamedTuple):
@@ -120,42 +121,8 @@ class OutboxStatus:
     oldest_per_channel: dict[str, float]
 
 
-_Op = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
-_Outcomes = list[tuple[bool, Any]]  # per operation: (ran, its result) or (raised, its error)
-_Failure = tuple[int, Exception]  # the operation that raised: its index in the batch, its error
+_Op = tuple[Operation, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 _STOP = object()
-_MAX_PARAMETERS = 30_000  # per statement; SQLite's own limit is 32,766 or more
-_FANOUT_WIDTH = 12  # value columns of the fan-out view: the widest deferred row (reports: 11)
-
-
-@dataclass(frozen=True, slots=True)
-class RowInsert:
-    """``INSERT OR IGNORE`` into one table, its rows gathered from a whole group commit (Outbox.defer).
-
-    Every sqlite3 step hands the GIL to the event loop and back; one statement for a batch's rows
-    (through the fan-out view, once its trigger exists) instead of several per report is what keeps
-    the writer from throttling intake. ``verb="INSERT"`` makes a conflicting row fail the statement
-    instead of being skipped.
-    """
-
-    table: str
-    columns: tuple[str, ...]
-    verb: str = "INSERT OR IGNORE"
-
-    def __post_init__(self) -> None:
-        if len(self.columns) > _FANOUT_WIDTH:
-            raise ValueError(f"{self.table}: a deferred row has at most {_FANOUT_WIDTH} columns (the fan-out view's)")
-
-    def statement(self, rows: int) -> str:
-        values = "(" + ",".join("?" * len(self.columns)) + ")"
-        return f"{self.verb} INTO {self.table} ({','.join(self.columns)}) VALUES " + ",".join([values] * rows)
-
-
-RAW_MESSAGE = RowInsert("raw_messages", ("sha256", "content_type", "data"))
-# Plain INSERT: a repeat's unique key (or a drawn tracking code already taken) fails the batch's
-# report statement, and the batch runs again with one checked INSERT per report (_run_batch).
-REPORT_ROW = RowInsert("reports", ("id", "tracking_code", "channel", "inbound_address", "message_id", "identity",
-                                   "kind", "routing_key", "payload", "received_at", "state"), verb="INSERT")
 
 
 def _report_row(report: Report, outgoing: Outgoing, held: bool) -> tuple[Any, ...]:
@@ -166,41 +133,6 @@ def _report_row(report: Report, outgoing: Outgoing, held: bool) -> tuple[Any, ..
             STATE_HELD if held else STATE_READY)
 
 
-class _WriterConnection(sqlite3.Connection):
-    """The writer's connection. While ``lazy_begin`` is set, the first statement an operation runs
-    opens the batch's transaction: a batch whose operations only defer rows then needs no BEGIN and
-    no COMMIT, only its one fan-out INSERT (Outbox._insert_deferred)."""
-
-    lazy_begin = False
-
-    def begin(self) -> None:
-        if not self.in_transaction:
-            super().execute("BEGIN IMMEDIATE")
-
-    def run(self, sql: str, parameters: Sequence[Any]) -> None:
-        """``sql`` as is: outside a transaction, a transaction of its own."""
-        super().execute(sql, parameters)
-
-    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        if self.lazy_begin:
-            self.begin()
-        return super().execute(sql, parameters)
-
-    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
-        if self.lazy_begin:
-            self.begin()
-        return super().executemany(sql, parameters)
-
-
-# Every deferred row of a group commit goes in through one INSERT into this view: a trigger per
-# RowInsert, chosen by the row's tag, puts it into its table. One statement, whatever the tables.
-_FANOUT_VIEW = "CREATE TEMP VIEW IF NOT EXISTS deferred_rows AS SELECT NULL AS tag, {} WHERE 0".format(
-    ", ".join(f"NULL AS c{index}" for index in range(_FANOUT_WIDTH)))
-# Padding is 0, not NULL: the triggers never read it, and sqlite3 binds an int as is where it runs a
-# None through its adapter registry (see the adapters at the top).
-_FANOUT_PADDING = [(0,) * (_FANOUT_WIDTH - width) for width in range(_FANOUT_WIDTH + 1)]
-
-
 class Outbox:
     def __init__(self, path: Path, synchronous: str = "FULL", max_batch: int = 512) -> None:
         self.path = path
@@ -208,44 +140,44 @@ class Outbox:
         self.max_batch = max_batch
         self._ops: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._writer: sqlite3.Connection | None = None
-        # Writer thread only: rows deferred by the running operation, and by the batch's finished ones.
-        self._op_rows: list[tuple[RowInsert, tuple[Any, ...]]] | None = None
-        self._defer_reports = False  # set while a batch runs optimistically (_run_batch)
-        self._batch_rows: list[tuple[RowInsert, tuple[Any, ...]]] = []
-        self._fanout_tags: dict[RowInsert, int] = {}  # RowInserts with a fan-out trigger, and their tags
-        self._fanout_wanted: set[RowInsert] = set()  # seen in a batch; their triggers come after its commit
+        self._group: GroupCommit | None = None  # the writer thread's
+        self._process: CommitProcess | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = self._connect(_WriterConnection)
-        self._writer.executescript(SCHEMA)
-        self._writer.execute(_FANOUT_VIEW)
-        self._thread = threading.Thread(target=self._write_loop, name="outbox-writer", daemon=True)
+        conn = self._connect(WriterConnection)
+        assert isinstance(conn, WriterConnection)
+        conn.executescript(SCHEMA)
+        self._group = GroupCommit(conn)
+        self._thread = threading.Thread(target=self._write_loop, args=(self._group,), name="outbox-writer",
+                                        daemon=True)
         self._thread.start()
+        self._process = CommitProcess(str(self.path), self.synchronous, self.max_batch, self._process_ended)
 
     def _connect(self, factory: type[sqlite3.Connection] = sqlite3.Connection) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30,
-                               factory=factory)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        conn.execute("PRAGMA busy_timeout=30000")
-        return conn
+        return connect(str(self.path), self.synchronous, factory)
+
+    @staticmethod
+    def _process_ended(reason: str) -> None:
+        log.error("outbox commit process ended; reports now commit in the writer thread", reason=reason)
 
     async def close(self) -> None:
+        if self._process is not None:
+            await self._process.close()
+            self._process = None
         if self._thread is None:
             return
         self._ops.put(_STOP)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        if self._group is not None:
+            self._group.conn.close()
+            self._group = None
 
     # -- writing ----------------------------------------------------------------------------
     async def transact(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``operation`` in the writer's next group transaction; return once committed."""
+        """Run ``operation`` in the writer thread's next group transaction; return once committed."""
         if self._thread is None:
             raise OutboxUnavailable("outbox is not open")
         loop = asyncio.get_running_loop()
@@ -253,9 +185,15 @@ class Outbox:
         self._ops.put((operation, loop, future))
         return await future
 
-    def _write_loop(self) -> None:
-        assert isinstance(self._writer, _WriterConnection)
-        conn = self._writer
+    async def commit(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """``transact`` for a picklable operation: it runs in the commit process while that lives."""
+        # Should the process end before it answers, whether the operation committed is unknown: the
+        # caller gets OutboxUnavailable (a report's retry is answered as a repeat), later ones the thread.
+        if self._process is not None and self._process.alive:
+            return await self._process.run(operation)  # type: ignore[no-any-return]
+        return await self.transact(operation)
+
+    def _write_loop(self, group: GroupCommit) -> None:
         while True:
             first = self._ops.get()
             if first is _STOP:
@@ -271,45 +209,24 @@ class Outbox:
                     stop_after = True
                     break
                 batch.append(item)  # type: ignore[arg-type]
-            self._run_batch(conn, batch)
+            self._run_batch(group, batch)
             if stop_after:
                 return
 
     def defer(self, insert: RowInsert, row: tuple[Any, ...]) -> None:
-        """Inside an operation: insert ``row`` with the rest of this group commit's rows, before it commits.
+        """Inside a ``transact`` operation: insert ``row`` with the rest of this group commit's rows.
 
         For rows nothing in the same batch reads back; they commit (or not) with the operation.
         """
-        if self._op_rows is None:
-            raise RuntimeError("Outbox.defer outside an outbox operation")
-        self._op_rows.append((insert, row))
+        if self._group is None:
+            raise RuntimeError("defer outside an outbox operation")
+        self._group.defer(insert, row)
 
-    def _run_batch(self, conn: _WriterConnection, batch: list[_Op]) -> None:
-        outcomes: _Outcomes
-        try:
-            optimistic, failure = self._run_optimistic(conn, batch)
-            if optimistic is None:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                conn.execute("BEGIN IMMEDIATE")
-                optimistic = self._run_checked(conn, batch, failure)
-                self._insert_deferred(conn)
-            outcomes = optimistic
-            if conn.in_transaction:  # else the batch was one fan-out INSERT, committed by itself
-                conn.execute("COMMIT")
-        except sqlite3.Error as error:
-            log.error("outbox commit failed", error=str(error), batch=len(batch))
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-            unavailable = OutboxUnavailable(f"outbox commit failed: {error}")
-            outcomes = [(False, unavailable)] * len(batch)
-        finally:
-            self._op_rows, self._batch_rows = None, []
-        if self._fanout_wanted:
-            self._install_fanout(conn)
+    @staticmethod
+    def _run_batch(group: GroupCommit, batch: list[_Op]) -> None:
+        outcomes, failed = group.run([operation for operation, _loop, _future in batch])
+        if failed is not None:
+            log.error("outbox commit failed", error=failed, batch=len(batch))
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_op, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, ok, value))
@@ -319,120 +236,6 @@ class Outbox:
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 pass
 
-    def _run_optimistic(self, conn: _WriterConnection, batch: list[_Op]) -> tuple[_Outcomes | None, _Failure | None]:
-        """The usual batch: every report new, no operation failing. Its reports go in with the other
-        deferred rows, so a batch costs a few sqlite steps, not one per report: when its operations
-        only defer rows, a single statement and no transaction around it.
-
-        Outcomes None if that did not hold, with the operation that raised if one did: the caller
-        rolls back and runs the batch checked.
-        """
-        self._defer_reports = True
-        conn.lazy_begin = True
-        try:
-            outcomes, failure = self._run_together(conn, batch)
-            if failure is not None:
-                return None, failure
-            try:
-                self._insert_deferred(conn)
-            except sqlite3.IntegrityError:  # a repeat, or a tracking code already taken
-                return None, None
-            return outcomes, None
-        finally:
-            conn.lazy_begin = False
-            self._defer_reports = False
-            self._batch_rows = []
-
-    def _run_checked(self, conn: sqlite3.Connection, batch: list[_Op], failure: _Failure | None) -> _Outcomes:
-        """Each report's own INSERT decides whether it is a repeat. An operation that raised keeps its
-        error (it is not run again), and the rest run again, each in a SAVEPOINT of its own, so a
-        failure stays its own. (Operations run again repeat their Python side effects, a metric say.)"""
-        if failure is None:
-            outcomes, failure = self._run_together(conn, batch)
-            if failure is None:
-                return outcomes
-            conn.execute("ROLLBACK")
-            conn.execute("BEGIN IMMEDIATE")
-        return self._run_isolated(conn, batch, failure)
-
-    def _run_together(self, conn: sqlite3.Connection, batch: list[_Op]) -> tuple[_Outcomes, _Failure | None]:
-        """Every operation straight into the transaction (no SAVEPOINT steps), up to the first that raises."""
-        outcomes: _Outcomes = []
-        for index, (operation, _loop, _future) in enumerate(batch):
-            self._op_rows = []
-            try:
-                outcomes.append((True, operation(conn)))
-            except Exception as error:
-                self._batch_rows = []
-                return outcomes, (index, error)
-            self._batch_rows += self._op_rows
-        return outcomes, None
-
-    def _run_isolated(self, conn: sqlite3.Connection, batch: list[_Op], failed: _Failure) -> _Outcomes:
-        outcomes: _Outcomes = []
-        for index, (operation, _loop, _future) in enumerate(batch):
-            if index == failed[0]:
-                outcomes.append((False, failed[1]))
-                continue
-            self._op_rows = []
-            conn.execute("SAVEPOINT op")
-            try:
-                outcomes.append((True, operation(conn)))
-                conn.execute("RELEASE op")
-                self._batch_rows += self._op_rows
-            except Exception as error:  # one bad operation must not fail its batch-mates
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-                outcomes.append((False, error))
-        return outcomes
-
-    def _insert_deferred(self, conn: _WriterConnection) -> None:
-        statements = self._deferred_statements()
-        if len(statements) > 1:
-            conn.begin()
-        for sql, parameters in statements:
-            conn.run(sql, parameters)
-
-    def _deferred_statements(self) -> list[tuple[str, list[Any]]]:
-        """The batch's deferred rows as INSERTs: through the fan-out view when every RowInsert among
-        them has its trigger, else one per table (and the missing triggers follow the commit)."""
-        tags = self._fanout_tags
-        statements: list[tuple[str, list[Any]]] = []
-        rows = self._batch_rows
-        if all(insert in tags for insert, _row in rows):
-            for chunk in _slices(rows, _MAX_PARAMETERS // (_FANOUT_WIDTH + 1)):
-                values: list[Any] = []
-                for insert, row in chunk:
-                    values.append(tags[insert])
-                    values += row
-                    values += _FANOUT_PADDING[len(row)]
-                statements.append((_fanout_statement(len(chunk)), values))
-            return statements
-        by_insert: dict[RowInsert, list[tuple[Any, ...]]] = {}
-        for insert, row in rows:
-            by_insert.setdefault(insert, []).append(row)
-        self._fanout_wanted.update(insert for insert in by_insert if insert not in tags)
-        for insert, table_rows in by_insert.items():
-            for chunk in _slices(table_rows, max(1, _MAX_PARAMETERS // len(insert.columns))):
-                statements.append((insert.statement(len(chunk)), [value for row in chunk for value in row]))
-        return statements
-
-    def _install_fanout(self, conn: _WriterConnection) -> None:
-        """Fan-out triggers for the RowInserts the last batch used without one (outside any transaction)."""
-        for insert in self._fanout_wanted - self._fanout_tags.keys():
-            tag = len(self._fanout_tags)
-            values = ",".join(f"NEW.c{index}" for index in range(len(insert.columns)))
-            try:
-                conn.execute(
-                    f"CREATE TEMP TRIGGER deferred_{tag} INSTEAD OF INSERT ON deferred_rows WHEN NEW.tag = {tag}"
-                    f" BEGIN {insert.verb} INTO {insert.table} ({','.join(insert.columns)}) VALUES ({values}); END"
-                )
-            except sqlite3.Error as error:  # its rows keep their own INSERT; nothing is lost but a step
-                log.error("outbox fan-out trigger not created", table=insert.table, error=str(error))
-                continue
-            self._fanout_tags[insert] = tag
-        self._fanout_wanted.clear()
-
     # -- reports ------------------------------------------------------------------------
     async def commit_report(
         self,
@@ -440,57 +243,38 @@ class Outbox:
         raw: bytes | None = None,
         raw_content_type: str = "application/octet-stream",
         held: bool = False,
-        extra: Callable[[sqlite3.Connection, Report], None] | None = None,
+        hooks: Sequence[Operation] = (),
+        closures: bool = False,
     ) -> Committed:
         """Durably store a report (and its raw original) unless its exact-duplicate key exists.
 
-        ``extra`` runs in the same transaction, for state that must commit with the report.
+        ``hooks`` run in the same transaction, for state that must commit with the report. They go
+        to the commit process, pickled, unless ``closures`` says one closes over this process's
+        objects: then the report commits in the writer thread.
         """
-
-        def insert(conn: sqlite3.Connection) -> Committed:
-            stored = report
-            outgoing = Outgoing.of(stored)
-            if self._defer_reports:
-                self.defer(REPORT_ROW, _report_row(stored, outgoing, held))
-            else:
-                stored, outgoing, repeat = self._insert_checked(conn, stored, outgoing, held)
-                if repeat is not None:
-                    return repeat
-            if raw is not None and stored.raw is not None:
-                self.defer(RAW_MESSAGE, (stored.raw.sha256, raw_content_type, raw))
-            if extra is not None:
-                extra(conn, stored)
-            return Committed(outgoing.id, stored.tracking_code, False, outgoing)
-
-        return await self.transact(insert)
-
-    @staticmethod
-    def _insert_checked(
-        conn: sqlite3.Connection, report: Report, outgoing: Outgoing, held: bool
-    ) -> tuple[Report, Outgoing, Committed | None]:
-        """One INSERT; on a conflict, the original of an exact repeat, or a fresh tracking code."""
+        raw_row = None
+        if raw is not None and report.raw is not None:
+            raw_row = (report.raw.sha256, raw_content_type, raw)
+        run = self.transact if closures else self.commit
         stored = report
         for _attempt in range(16):
+            outgoing = Outgoing.of(stored)
+            operation = InsertReport(_report_row(stored, outgoing, held), raw_row, tuple(hooks))
             try:
-                conn.execute(REPORT_ROW.statement(1), _report_row(stored, outgoing, held))
-                return stored, outgoing, None
-            except sqlite3.IntegrityError:
-                existing = conn.execute(
-                    "SELECT id, tracking_code FROM reports WHERE channel=? AND inbound_address=? AND message_id=?",
-                    (outgoing.channel, report.source.inbound_address, report.source.message_id),
-                ).fetchone()
-                if existing is not None:
-                    return stored, outgoing, Committed(existing[0], existing[1], True, None)
-                # Otherwise the random tracking code was taken: draw another.
+                existing = await run(operation)
+            except TrackingCodeTaken:
                 stored = stored.model_copy(update={"tracking_code": new_tracking_code()})
-                outgoing = Outgoing.of(stored)
+                continue
+            if existing is not None:
+                return Committed(existing[0], existing[1], True, None)
+            return Committed(outgoing.id, stored.tracking_code, False, outgoing)
         raise OutboxUnavailable("no free tracking code after 16 draws")
 
     async def release(self, report: Report) -> Outgoing:
         """Replace a held report with its final version and make it publishable."""
+        outgoing = Outgoing.of(report)
 
         def update(conn: sqlite3.Connection) -> Outgoing:
-            outgoing = Outgoing.of(report)
             conn.execute(
                 "UPDATE reports SET payload=?, routing_key=?, state=? WHERE id=? AND state=?",
                 (outgoing.payload, outgoing.routing_key, STATE_READY, report.id, STATE_HELD),
@@ -500,19 +284,7 @@ class Outbox:
         return await self.transact(update)
 
     async def mark_published(self, ids: Iterable[str]) -> None:
-        chosen = list(ids)
-        now = time.time()
-
-        def update(conn: sqlite3.Connection) -> None:
-            # One statement per chunk, not one step per id (executemany): see RowInsert.
-            for chunk in _slices(chosen, _MAX_PARAMETERS):
-                conn.execute(
-                    "UPDATE reports SET state=2, published_at=?, last_error=NULL"
-                    f" WHERE state=0 AND id IN ({','.join('?' * len(chunk))})",
-                    (now, *chunk),
-                )
-
-        await self.transact(update)
+        await self.commit(MarkPublished(tuple(ids), time.time()))
 
     async def record_failure(self, failures: Iterable[tuple[str, str]]) -> None:
         rows = [(error, report_id) for report_id, error in failures]
@@ -595,18 +367,6 @@ class _Reader:
     def __exit__(self, *_exc: object) -> None:
         if self._conn is not None:
             self._conn.close()
-
-
-def _slices(items: list[T], size: int) -> Iterator[list[T]]:
-    """``items`` in consecutive slices of at most ``size``: one statement each, within SQLite's parameter limit."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-@cache
-def _fanout_statement(rows: int) -> str:
-    values = "(" + ",".join("?" * (_FANOUT_WIDTH + 1)) + ")"
-    return "INSERT INTO deferred_rows VALUES " + ",".join([values] * rows)
 
 
 def _resolve_all(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:

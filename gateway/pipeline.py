@@ -14,6 +14,7 @@ from typing import Protocol
 import structlog
 
 from gateway.attachments import AttachmentStore
+from gateway.commit import Operation
 from gateway.ids import new_report_id, new_tracking_code
 from gateway.logs import writes_at
 from gateway.metrics import Metrics
@@ -28,8 +29,8 @@ QUIET_AFTER = 0.05  # seconds without a report accepted before intake counts as 
 log = structlog.get_logger("intake")
 
 
-# Durable state that must commit atomically with a report (a closed multipart SMS group, a dedup
-# fingerprint): runs inside the report's own outbox transaction.
+# Durable state that must commit atomically with a report (a closed multipart SMS group, an IMAP
+# checkpoint): runs inside the report's own outbox transaction, in the outbox's writer thread.
 CommitHook = Callable[[sqlite3.Connection, Report, RawMessage], None]
 
 
@@ -38,8 +39,9 @@ class NearDuplicateFinder(Protocol):
 
     async def check(self, draft: Draft, report_id: str) -> Dedup: ...
 
-    def record(self, conn: sqlite3.Connection, report: Report, raw: RawMessage) -> None:
-        """Commit hook: what check() learned, stored in the report's own transaction."""
+    def record(self, report_id: str) -> Operation | None:
+        """The commit hook that stores what check() learned, in the report's own transaction (picklable:
+        it runs in the commit process)."""
 
     def settle(self, report_id: str, stored: bool) -> None:
         """After the commit attempt: only a stored report may become an earlier report."""
@@ -131,16 +133,13 @@ class Intake:
                 raw=_raw_reference(raw),
                 dedup=dedup,
             )
-            hooks = [extra] if extra else []
-            if self.near_duplicates is not None:
-                hooks.append(self.near_duplicates.record)
-
-            def run_hooks(conn: sqlite3.Connection, stored: Report) -> None:
-                for hook in hooks:
-                    hook(conn, stored, raw)
-
+            hooks: list[Operation] = []
+            if extra is not None:
+                hooks.append(lambda conn: extra(conn, report, raw))
+            if self.near_duplicates is not None and (record := self.near_duplicates.record(report_id)) is not None:
+                hooks.append(record)
             committed = await self.outbox.commit_report(
-                report, raw.raw or None, raw.raw_content_type, held=hold, extra=run_hooks if hooks else None
+                report, raw.raw or None, raw.raw_content_type, held=hold, hooks=hooks, closures=extra is not None
             )
             kept = not committed.duplicate
         finally:

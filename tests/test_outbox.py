@@ -9,9 +9,11 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
+from structlog.testing import capture_logs
 
+from gateway.commit import GroupCommit, InsertReport, WriterConnection, connect
 from gateway.ids import new_report_id, new_tracking_code
-from gateway.outbox import RAW_MESSAGE, Outbox
+from gateway.outbox import RAW_MESSAGE, SCHEMA, Outbox, OutboxUnavailable, Outgoing, _report_row
 from schemas import Channel, Raw, Report, Reporter, Source
 
 
@@ -90,19 +92,27 @@ async def test_a_repeat_among_new_reports_gets_its_original_and_the_new_ones_com
     assert outbox.status().total == 31
 
 
-async def test_a_batch_of_new_reports_is_one_statement(outbox):
+def test_a_batch_of_new_reports_is_one_statement(tmp_path):
     # Each sqlite3 step hands the GIL to the event loop and back: per-report statements throttle intake.
-    await outbox.commit_report(make_report("first", code=new_tracking_code()))  # fan-out triggers follow a first use
+    conn = connect(str(tmp_path / "o.sqlite3"), "FULL", WriterConnection)
+    assert isinstance(conn, WriterConnection)
+    conn.executescript(SCHEMA)
+    group = GroupCommit(conn)
+
+    def insert(message_id: str) -> InsertReport:
+        report = make_report(message_id, code=new_tracking_code())
+        return InsertReport(_report_row(report, Outgoing.of(report), held=False))
+
+    group.run([insert("first")])  # fan-out triggers follow a first use
     statements: list[str] = []
-    assert outbox._writer is not None
-    outbox._writer.set_trace_callback(statements.append)
-    reports = [make_report(f"m-{i}", code=new_tracking_code()) for i in range(200)]
-    results = await asyncio.gather(*(outbox.commit_report(report) for report in reports))
-    assert not any(result.duplicate for result in results)
+    conn.set_trace_callback(statements.append)
+    outcomes, failed = group.run([insert(f"m-{i}") for i in range(200)])
+    assert failed is None and outcomes == [(True, None)] * 200
     steps = [text for text, _firings in itertools.groupby(statements)]  # a trigger's firings trace as its statement
     assert all(step.startswith("INSERT INTO deferred_rows VALUES") for step in steps), steps
     assert len(steps) <= 10, f"{len(steps)} statements for 200 reports"
-    assert outbox.status().total == 201
+    assert conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0] == 201
+    conn.close()
 
 
 async def test_an_operation_with_statements_of_its_own_commits_with_the_deferred_rows(outbox):
@@ -164,3 +174,38 @@ async def test_commits_are_durable_across_reopen(tmp_path):
         assert again.status().unpublished == 0
     finally:
         await again.close()
+
+
+async def test_once_the_commit_process_ends_reports_commit_in_the_writer_thread(outbox, tmp_path):
+    first = await outbox.commit_report(make_report("m-1", code=new_tracking_code()))
+    lock = sqlite3.connect(tmp_path / "outbox.sqlite3", isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # the commit process blocks on the write lock, mid-commit
+    blocked = asyncio.create_task(outbox.commit_report(make_report("m-2", code=new_tracking_code())))
+    await asyncio.sleep(0.3)
+    process = outbox._process
+    with capture_logs() as logs:
+        process.process.kill()
+        with pytest.raises(OutboxUnavailable, match="commit process has ended"):
+            await blocked  # unknown whether it committed: the channel answers "try again"
+    lock.rollback()
+    lock.close()
+    assert [entry["event"] for entry in logs] == [
+        "outbox commit process ended; reports now commit in the writer thread"]
+    assert outbox.writable()
+
+    retried = await outbox.commit_report(make_report("m-2", code=new_tracking_code()))
+    repeat = await outbox.commit_report(make_report("m-1", code=new_tracking_code()))
+    assert not retried.duplicate and (repeat.duplicate, repeat.id) == (True, first.id)
+    await outbox.mark_published([first.id, retried.id])
+    assert (outbox.status().total, outbox.status().unpublished) == (2, 0)
+
+
+async def test_an_operation_that_cannot_be_pickled_fails_alone(outbox):
+    lambda_failure, committed = await asyncio.gather(
+        outbox.commit(lambda conn: conn.execute("SELECT 1")),
+        outbox.commit_report(make_report("m-1", code=new_tracking_code())),
+        return_exceptions=True,
+    )
+    assert isinstance(lambda_failure, OutboxUnavailable) and "cannot go to the commit process" in str(lambda_failure)
+    assert not isinstance(committed, BaseException) and not committed.duplicate
+    assert outbox.status().total == 1

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -79,3 +82,51 @@ async def test_sigterm_stops_intake_flushes_and_exits_zero(gateway_process, queu
                  if line.startswith("{")]
     stopped = [line for line in log_lines if line.get("event") == "gateway stopped"]
     assert stopped and stopped[-1]["fully_drained"] is True
+
+
+def commit_process_of(gateway_process: GatewayProcess) -> int:
+    """The pid of the gateway's commit process (gateway/commit_process.py), its one child."""
+    assert gateway_process.process is not None
+    pid = gateway_process.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(children) == 1, f"expected the commit process alone, found children {children}"
+    assert "gateway.commit_process" in Path(f"/proc/{children[0]}/cmdline").read_text()
+    return int(children[0])
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"  # a zombie has ended; only its parent's (or init's) wait remains
+
+
+async def test_the_commit_process_dies_with_a_killed_gateway(gateway_process):
+    # A commit process outliving the gateway could commit a report nobody was answered for after the
+    # gateway is gone, and hold the outbox's write lock against the restarted one.
+    await gateway_process.start()
+    child = commit_process_of(gateway_process)
+    gateway_process.kill()
+    for _ in range(100):
+        if gone(child):
+            break
+        await asyncio.sleep(0.05)
+    assert gone(child), "the commit process outlived its gateway"
+
+
+async def test_sigterm_to_the_whole_group_still_drains_every_report(gateway_process, queue_reader):
+    # A service manager signals every process of the service; the commit process leaves the draining to
+    # the gateway and ends when the gateway closes its socket.
+    await gateway_process.start()
+    child = commit_process_of(gateway_process)
+    ids = []
+    async with aiohttp.ClientSession() as session:
+        for index in range(20):
+            async with session.post(f"{gateway_process.url}/v1/reports", json={"body": f"lapor {index}"}) as r:
+                assert r.status == 202
+                ids.append((await r.json())["id"])
+    os.kill(child, signal.SIGTERM)
+    assert gateway_process.terminate() == 0
+    await queue_reader.take_ids(set(ids), timeout=10)
+    assert gone(child)

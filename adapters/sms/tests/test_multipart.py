@@ -127,14 +127,14 @@ async def test_last_part_and_report_commit_together_or_not_at_all(make_gateway, 
     failures = [OutboxUnavailable("disk full")]
     commit_report = gateway.outbox.commit_report
 
-    async def failing_once(report, raw=None, raw_content_type="application/octet-stream", held=False, extra=None):
-        def fail_once(conn, stored) -> None:  # the report's transaction fails once
+    async def failing_once(report, raw=None, raw_content_type="application/octet-stream", held=False, hooks=(),
+                           closures=False):
+        def fail_once(conn) -> None:  # the report's transaction fails once, after its other hooks
             if failures:
                 raise failures.pop()
-            if extra is not None:
-                extra(conn, stored)
 
-        return await commit_report(report, raw, raw_content_type, held=held, extra=fail_once)
+        return await commit_report(report, raw, raw_content_type, held=held, hooks=[*hooks, fail_once],
+                                   closures=True)
 
     monkeypatch.setattr(gateway.outbox, "commit_report", failing_once)
     async with http.get(f"{base_url(gateway)}{PATH}?{urlencode(part(2, total=2))}") as response:

@@ -1,0 +1,56 @@
+"""What a report's dedup check leaves in the store: its entry, and which handles are one person.
+
+Written in the report's own transaction by RecordEntry, a commit hook that carries plain values
+so that it runs in the commit process (gateway/commit_process.py), which imports only this.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from gateway.commit import RowInsert, defer
+
+PRUNE_BATCH = 512
+
+DEDUP_ENTRY = RowInsert("dedup_entries", ("report_id", "identity", "seen_at", "cluster", "digest", "raw_len", "text",
+                                          "lsh"))
+ALIAS = RowInsert("dedup_alias", ("alias", "person"))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEntry:
+    """Commit hook: DEDUP_ENTRY's row, the handles' person, and now and then a prune of expired entries."""
+
+    entry: tuple[str, str | None, float, str, str, int, str, bytes]
+    handles: tuple[str, ...]
+    prune_before: float | None = None
+
+    def __call__(self, conn: sqlite3.Connection) -> None:
+        defer(conn, DEDUP_ENTRY, self.entry)
+        if len(self.handles) == 1:  # the usual case: make sure the handle has a person (itself, unless linked)
+            defer(conn, ALIAS, (self.handles[0], self.handles[0]))
+        else:
+            link_identities(conn, self.handles)
+        if self.prune_before is not None:
+            conn.execute(
+                "DELETE FROM dedup_entries WHERE seq IN (SELECT seq FROM dedup_entries ORDER BY seq LIMIT ?)"
+                " AND seen_at < ?",
+                (PRUNE_BATCH, self.prune_before),
+            )
+
+
+def link_identities(conn: sqlite3.Connection, handles: tuple[str, ...]) -> None:
+    """One person for all handles of one report: merge the persons they belonged to so far."""
+    if not handles:
+        return
+    marks = ",".join("?" * len(handles))
+    persons = sorted({row[0] for row in conn.execute(f"SELECT person FROM dedup_alias WHERE alias IN ({marks})",
+                                                     handles)})
+    person = persons[0] if persons else handles[0]
+    for other in persons[1:]:
+        conn.execute("UPDATE dedup_alias SET person=? WHERE person=?", (person, other))
+    conn.executemany(
+        "INSERT INTO dedup_alias (alias, person) VALUES (?, ?) ON CONFLICT(alias) DO UPDATE SET person=excluded.person",
+        [(handle, person) for handle in handles],
+    )
