@@ -180,6 +180,11 @@ class ClusterIndex:
         self.mask = self.buckets - 1
         self.heads: memoryview[int] = memoryview(_zeroed(4 * BANDS * self.buckets)).cast("i")
         self.links: memoryview[int] = memoryview(_zeroed(4 * BANDS * capacity)).cast("i")
+        # The same memory as arrays (insert writes every band at once; lookups walk the memoryviews).
+        self._heads = np.frombuffer(self.heads, dtype=np.int32)
+        self._links = np.frombuffer(self.links, dtype=np.int32)
+        self._band_heads = np.arange(BANDS, dtype=np.int64) * self.buckets
+        self._band_links = np.arange(BANDS, dtype=np.int64) * capacity
         self.times: memoryview[float] = memoryview(_zeroed(8 * capacity)).cast("d")
         self.low = np.zeros((capacity, PERMUTATIONS), dtype=np.uint8)
         self.ids = np.zeros(capacity, dtype=f"S{ID_BYTES}")
@@ -210,10 +215,10 @@ class ClusterIndex:
     def insert(self, report_id: str, cluster: str, digest: int, keys: U32, low: U8, at: float) -> None:
         seq = self.count
         slot = seq % self.capacity
-        for band, key in enumerate(keys.tolist()):
-            head = band * self.buckets + (key & self.mask)
-            self.links[band * self.capacity + slot] = self.heads[head]
-            self.heads[head] = seq + 1
+        # Each band's chain gets the entry at its head: one array operation for all bands, not a loop.
+        heads = self._band_heads + (keys & self.mask)
+        self._links[self._band_links + slot] = self._heads[heads]
+        self._heads[heads] = seq + 1
         self.low[slot] = low
         self.times[slot] = at
         self.ids[slot] = report_id.encode()
@@ -330,6 +335,7 @@ class _Entry:
     text: str
     keys: U32
     low: U8
+    code: bytes  # pack_lsh(keys, low), as stored
 
 
 # A person's entry as the resend check reads it: report id, cluster, raw length, comparison text,
@@ -490,7 +496,7 @@ class DuplicateFinder:
             cluster = self._cluster(found, int(fingerprint, 16), keys, low, now - self.cluster_window) or report_id
         self._pending[report_id] = _Entry(
             draft.identity if handles else None, handles, now, cluster, fingerprint, len(draft.body), found.text,
-            keys, low,
+            keys, low, pack_lsh(keys, low),
         )
         if duplicate is None:
             return Dedup(fingerprint=fingerprint, cluster=cluster)
@@ -507,7 +513,7 @@ class DuplicateFinder:
         if self._written % PRUNE_EVERY == 0:
             prune_before = entry.seen_at - max(self.window, self.cluster_window)
         return RecordEntry((report_id, entry.identity, entry.seen_at, entry.cluster, entry.digest, entry.raw_len,
-                            entry.text, pack_lsh(entry.keys, entry.low)), entry.identifiers, prune_before)
+                            entry.text, entry.code), entry.identifiers, prune_before)
 
     def settle(self, report_id: str, stored: bool) -> None:
         """After the commit: a stored entry becomes visible to later checks; a failed one is dropped."""
@@ -525,7 +531,7 @@ class DuplicateFinder:
                 self._lone.drop(handle)
         elif entry.identifiers:
             self._lone.add(entry.identifiers[0], (report_id, entry.cluster, entry.raw_len, entry.text,
-                                                  pack_lsh(entry.keys, entry.low), entry.seen_at))
+                                                  entry.code, entry.seen_at))
 
     # -- lookups ---------------------------------------------------------------------------
     def _resend(

