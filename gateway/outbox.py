@@ -39,7 +39,7 @@ from gateway.commit import (
     WriterConnection,
     connect,
 )
-from gateway.commit_process import CommitProcess
+from gateway.commit_client import CommitProcess
 from gateway.ids import new_tracking_code
 from schemas import Report
 

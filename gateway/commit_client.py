@@ -1,0 +1,134 @@
+"""The gateway's side of the commit process (gateway/commit_process.py): an asyncio protocol on its socket."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any, cast
+
+from gateway.commit import Operation, OutboxUnavailable
+from gateway.commit_process import frame, split_frames
+
+
+class CommitProcess(asyncio.Protocol):
+    """The gateway's handle on its commit process: ``run`` an operation there, once committed.
+
+    Operations of one event-loop iteration go out as one write. If the process ends, every
+    operation still waiting fails with OutboxUnavailable (it may have committed: a retry with the
+    same message id is answered as a repeat) and ``alive`` turns False.
+    """
+
+    def __init__(self, path: str, synchronous: str, max_batch: int, on_exit: Callable[[str], None]) -> None:
+        ours, theirs = socket.socketpair()
+        self._socket = ours
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.commit_process", str(os.getpid()), str(theirs.fileno()), path, synchronous,
+             str(max_batch)],
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()
+        self._on_exit = on_exit
+        self._transport: asyncio.Transport | None = None
+        self._connecting: asyncio.Future[None] | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._unsent: list[tuple[int, Operation]] = []
+        self._sequence = 0
+        self._buffer = bytearray()
+        self.alive = True
+
+    async def run(self, operation: Operation) -> Any:
+        if self._transport is None:
+            await self._connect()
+        if not self.alive:
+            raise OutboxUnavailable("the commit process has ended")
+        loop = asyncio.get_running_loop()
+        self._sequence += 1
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending[self._sequence] = future
+        if not self._unsent:
+            loop.call_soon(self._flush)
+        self._unsent.append((self._sequence, operation))
+        return await future
+
+    async def _connect(self) -> None:
+        if self._connecting is None:
+            loop = asyncio.get_running_loop()
+            self._connecting = loop.create_future()
+            try:
+                await loop.connect_accepted_socket(lambda: self, sock=self._socket)
+            finally:
+                self._connecting.set_result(None)
+        else:
+            await asyncio.shield(self._connecting)
+
+    def _flush(self) -> None:
+        batch, self._unsent = self._unsent, []
+        if not batch or self._transport is None or not self.alive:
+            self._fail(batch, "the commit process has ended")
+            return
+        sequences = tuple(sequence for sequence, _op in batch)
+        try:
+            operations = pickle.dumps([operation for _sequence, operation in batch], protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:  # a programming error: the caller hears of it, the rest are sent alone
+            if len(batch) == 1:
+                self._fail(batch, f"operation cannot go to the commit process: {error!r}")
+                return
+            for item in batch:
+                self._unsent = [item]
+                self._flush()
+            return
+        self._transport.write(frame((sequences, operations)))
+
+    def _fail(self, batch: list[tuple[int, Operation]], reason: str) -> None:
+        for sequence, _op in batch:
+            future = self._pending.pop(sequence, None)
+            if future is not None and not future.done():
+                future.set_exception(OutboxUnavailable(reason))
+
+    # -- asyncio.Protocol -------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        for reply in split_frames(self._buffer):
+            for sequence, ok, value in pickle.loads(reply):
+                future = self._pending.pop(sequence, None)
+                if future is None or future.done():
+                    continue  # its caller was cancelled; the operation ran all the same
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        was_alive, self.alive = self.alive, False
+        waiting, self._pending = self._pending, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(OutboxUnavailable("the commit process has ended"))
+        if was_alive:
+            self._on_exit(f"exit status {self.process.poll()}" if exc is None else str(exc))
+
+    # -- stopping -----------------------------------------------------------------------------------
+    async def close(self, timeout: float = 10.0) -> None:
+        """Close the socket once nothing waits on it; the process then finishes and exits."""
+        self.alive = False
+        for _ in range(int(timeout * 100)):
+            if not self._pending:
+                break
+            await asyncio.sleep(0.01)
+        if self._transport is not None:
+            self._transport.close()
+        else:
+            self._socket.close()
+        try:
+            await asyncio.to_thread(self.process.wait, timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            await asyncio.to_thread(self.process.wait)
