@@ -153,7 +153,10 @@ class Outbox:
         self._thread = threading.Thread(target=self._write_loop, args=(self._group,), name="outbox-writer",
                                         daemon=True)
         self._thread.start()
-        self._process = CommitProcess(str(self.path), self.synchronous, self.max_batch, self._process_ended)
+        try:
+            self._process = CommitProcess(str(self.path), self.synchronous, self.max_batch, self._process_ended)
+        except OSError as error:  # no process to be had (limits): the writer thread commits everything
+            self._process_ended(f"not started: {error}")
 
     def _connect(self, factory: type[sqlite3.Connection] = sqlite3.Connection) -> sqlite3.Connection:
         return connect(str(self.path), self.synchronous, factory)
