@@ -211,3 +211,23 @@ async def test_an_operation_that_cannot_be_pickled_fails_alone(outbox):
     assert isinstance(lambda_failure, OutboxUnavailable) and "cannot go to the commit process" in str(lambda_failure)
     assert not isinstance(committed, BaseException) and not committed.duplicate
     assert outbox.status().total == 1
+
+
+async def test_without_a_commit_process_the_writer_thread_commits_everything(tmp_path, monkeypatch):
+    def no_process(*_args: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr("gateway.outbox.CommitProcess", no_process)
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    with capture_logs() as logs:
+        box.open()
+    try:
+        assert logs[0]["event"] == "outbox commit process ended; reports now commit in the writer thread"
+        assert "not started" in logs[0]["reason"]
+        first = await box.commit_report(make_report("m-1", code=new_tracking_code()))
+        repeat = await box.commit_report(make_report("m-1", code=new_tracking_code()))
+        assert (repeat.duplicate, repeat.id) == (True, first.id)
+        await box.mark_published([first.id])
+        assert (box.status().total, box.status().unpublished) == (1, 0)
+    finally:
+        await box.close()
