@@ -20,7 +20,8 @@ class CommitProcess(asyncio.Protocol):
 
     Operations of one event-loop iteration go out as one write. If the process ends, every
     operation still waiting fails with OutboxUnavailable (it may have committed: a retry with the
-    same message id is answered as a repeat) and ``alive`` turns False.
+    same message id is answered as a repeat) and ``accepting`` turns False, as it does once
+    ``close`` begins (what was already handed over is still sent and answered).
     """
 
     def __init__(self, path: str, synchronous: str, max_batch: int, on_exit: Callable[[str], None]) -> None:
@@ -39,12 +40,17 @@ class CommitProcess(asyncio.Protocol):
         self._unsent: list[tuple[int, Operation]] = []
         self._sequence = 0
         self._buffer = bytearray()
-        self.alive = True
+        self._alive = True  # the socket is open, as far as this side knows
+        self._closing = False
+
+    @property
+    def accepting(self) -> bool:
+        return self._alive and not self._closing
 
     async def run(self, operation: Operation) -> Any:
         if self._transport is None:
             await self._connect()
-        if not self.alive:
+        if not self.accepting:
             raise OutboxUnavailable("the commit process has ended")
         loop = asyncio.get_running_loop()
         self._sequence += 1
@@ -68,7 +74,7 @@ class CommitProcess(asyncio.Protocol):
 
     def _flush(self) -> None:
         batch, self._unsent = self._unsent, []
-        if not batch or self._transport is None or not self.alive:
+        if not batch or self._transport is None or not self._alive:
             self._fail(batch, "the commit process has ended")
             return
         sequences = tuple(sequence for sequence, _op in batch)
@@ -107,18 +113,20 @@ class CommitProcess(asyncio.Protocol):
                     future.set_exception(value)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        was_alive, self.alive = self.alive, False
+        self._alive = False
         waiting, self._pending = self._pending, {}
         for future in waiting.values():
             if not future.done():
                 future.set_exception(OutboxUnavailable("the commit process has ended"))
-        if was_alive:
-            self._on_exit(f"exit status {self.process.poll()}" if exc is None else str(exc))
+        if not self._closing:
+            status = self.process.poll()
+            self._on_exit(str(exc) if exc is not None else "its socket closed" if status is None
+                          else f"exit status {status}")
 
     # -- stopping -----------------------------------------------------------------------------------
     async def close(self, timeout: float = 10.0) -> None:
         """Close the socket once nothing waits on it; the process then finishes and exits."""
-        self.alive = False
+        self._closing = True
         for _ in range(int(timeout * 100)):
             if not self._pending:
                 break

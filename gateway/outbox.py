@@ -192,7 +192,7 @@ class Outbox:
         """``transact`` for a picklable operation: it runs in the commit process while that lives."""
         # Should the process end before it answers, whether the operation committed is unknown: the
         # caller gets OutboxUnavailable (a report's retry is answered as a repeat), later ones the thread.
-        if self._process is not None and self._process.alive:
+        if self._process is not None and self._process.accepting:
             return await self._process.run(operation)  # type: ignore[no-any-return]
         return await self.transact(operation)
 

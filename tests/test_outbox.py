@@ -231,3 +231,15 @@ async def test_without_a_commit_process_the_writer_thread_commits_everything(tmp
         assert (box.status().total, box.status().unpublished) == (1, 0)
     finally:
         await box.close()
+
+
+async def test_a_commit_handed_over_as_the_outbox_closes_is_still_committed(tmp_path):
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    box.open()
+    await box.commit_report(make_report("m-1", code=new_tracking_code()))
+    last = asyncio.create_task(box.commit_report(make_report("m-2", code=new_tracking_code())))
+    await asyncio.sleep(0)  # handed over: its write to the commit process is scheduled, not yet made
+    await box.close()  # as at shutdown, when the publisher's last confirmations are still on the way
+    assert not (await last).duplicate
+    again = Outbox(tmp_path / "outbox.sqlite3")
+    assert again.status().total == 2
