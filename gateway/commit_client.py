@@ -24,7 +24,8 @@ class CommitProcess(asyncio.Protocol):
     ``close`` begins (what was already handed over is still sent and answered).
     """
 
-    def __init__(self, path: str, synchronous: str, max_batch: int, on_exit: Callable[[str], None]) -> None:
+    def __init__(self, path: str, synchronous: str, max_batch: int, on_exit: Callable[[str], None],
+                 on_failed_commit: Callable[[str, int], None]) -> None:
         ours, theirs = socket.socketpair()
         self._socket = ours
         self.process = subprocess.Popen(
@@ -34,6 +35,7 @@ class CommitProcess(asyncio.Protocol):
         )
         theirs.close()
         self._on_exit = on_exit
+        self._on_failed_commit = on_failed_commit
         self._transport: asyncio.Transport | None = None
         self._connecting: asyncio.Future[None] | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -104,6 +106,9 @@ class CommitProcess(asyncio.Protocol):
         self._buffer += data
         for reply in split_frames(self._buffer):
             for sequence, ok, value in pickle.loads(reply):
+                if sequence == 0:
+                    self._on_failed_commit(*value)
+                    continue
                 future = self._pending.pop(sequence, None)
                 if future is None or future.done():
                     continue  # its caller was cancelled; the operation ran all the same

@@ -154,12 +154,17 @@ class Outbox:
                                         daemon=True)
         self._thread.start()
         try:
-            self._process = CommitProcess(str(self.path), self.synchronous, self.max_batch, self._process_ended)
+            self._process = CommitProcess(str(self.path), self.synchronous, self.max_batch, self._process_ended,
+                                          self._commit_failed)
         except OSError as error:  # no process to be had (limits): the writer thread commits everything
             self._process_ended(f"not started: {error}")
 
     def _connect(self, factory: type[sqlite3.Connection] = sqlite3.Connection) -> sqlite3.Connection:
         return connect(str(self.path), self.synchronous, factory)
+
+    @staticmethod
+    def _commit_failed(error: str, batch: int) -> None:
+        log.error("outbox commit failed", error=error, batch=batch)
 
     @staticmethod
     def _process_ended(reason: str) -> None:
@@ -229,7 +234,7 @@ class Outbox:
     def _run_batch(group: GroupCommit, batch: list[_Op]) -> None:
         outcomes, failed = group.run([operation for operation, _loop, _future in batch])
         if failed is not None:
-            log.error("outbox commit failed", error=failed, batch=len(batch))
+            Outbox._commit_failed(failed, len(batch))
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_op, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, ok, value))

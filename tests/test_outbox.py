@@ -243,3 +243,25 @@ async def test_a_commit_handed_over_as_the_outbox_closes_is_still_committed(tmp_
     assert not (await last).duplicate
     again = Outbox(tmp_path / "outbox.sqlite3")
     assert again.status().total == 2
+
+
+def with_raw(message_id: str) -> tuple[Report, bytes]:
+    digest = hashlib.sha256(message_id.encode()).hexdigest()
+    report = make_report(message_id, code=new_tracking_code()).model_copy(update={
+        "raw": Raw(content_type="text/plain", size=len(message_id), sha256=digest, ref=f"outbox:raw/{digest}")})
+    return report, message_id.encode()
+
+
+async def test_a_failed_commit_in_the_commit_process_is_logged_here_and_answered_unavailable(outbox, tmp_path):
+    report, raw = with_raw("m-1")
+    await outbox.commit_report(report, raw, "text/plain")
+    damage = sqlite3.connect(tmp_path / "outbox.sqlite3")
+    damage.execute("DROP TABLE raw_messages")  # the next report's raw original has nowhere to go
+    damage.commit()
+    damage.close()
+    report, raw = with_raw("m-2")
+    with capture_logs() as logs, pytest.raises(OutboxUnavailable, match="outbox commit failed: no such table"):
+        await outbox.commit_report(report, raw, "text/plain")
+    assert [(entry["event"], entry["batch"]) for entry in logs] == [("outbox commit failed", 1)]
+    assert "raw_messages" in logs[0]["error"]
+    assert outbox.status().total == 1  # nothing of the failed batch is stored
