@@ -68,14 +68,20 @@ async def test_sigkill_mid_load_then_restart_delivers_every_acknowledged_report(
     assert gateway_process.terminate() == 0
 
 
-async def test_sigterm_stops_intake_flushes_and_exits_zero(gateway_process, queue_reader):
-    await gateway_process.start()
+async def post_reports(url: str, count: int) -> list[str]:
+    """``count`` reports, one after another; their ids (each answered 202)."""
     ids = []
     async with aiohttp.ClientSession() as session:
-        for index in range(30):
-            async with session.post(f"{gateway_process.url}/v1/reports", json={"body": f"lapor {index}"}) as r:
-                assert r.status == 202
-                ids.append((await r.json())["id"])
+        for index in range(count):
+            async with session.post(f"{url}/v1/reports", json={"body": f"lapor {index}"}) as response:
+                assert response.status == 202
+                ids.append((await response.json())["id"])
+    return ids
+
+
+async def test_sigterm_stops_intake_flushes_and_exits_zero(gateway_process, queue_reader):
+    await gateway_process.start()
+    ids = await post_reports(gateway_process.url, 30)
     assert gateway_process.terminate() == 0
     await queue_reader.take_ids(set(ids), timeout=10)
     log_lines = [json.loads(line) for line in gateway_process.log_file.read_text().splitlines()
@@ -120,12 +126,7 @@ async def test_sigterm_to_the_whole_group_still_drains_every_report(gateway_proc
     # the gateway and ends when the gateway closes its socket.
     await gateway_process.start()
     child = commit_process_of(gateway_process)
-    ids = []
-    async with aiohttp.ClientSession() as session:
-        for index in range(20):
-            async with session.post(f"{gateway_process.url}/v1/reports", json={"body": f"lapor {index}"}) as r:
-                assert r.status == 202
-                ids.append((await r.json())["id"])
+    ids = await post_reports(gateway_process.url, 20)
     os.kill(child, signal.SIGTERM)
     assert gateway_process.terminate() == 0
     await queue_reader.take_ids(set(ids), timeout=10)
