@@ -46,6 +46,10 @@ class OutboxUnavailable(Exception):
     """The outbox could not commit; the channel must answer with a retryable failure."""
 
 
+class NotHandedOver(OutboxUnavailable):
+    """The operation never reached the commit process (it had ended): the writer thread may run it."""
+
+
 class TrackingCodeTaken(Exception):
     """The report's randomly drawn tracking code is already another report's: draw again."""
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, cast
 
-from gateway.commit import Operation, OutboxUnavailable
+from gateway.commit import NotHandedOver, Operation, OutboxUnavailable
 from gateway.commit_process import frame, split_frames
 
 
@@ -49,11 +49,16 @@ class CommitProcess(asyncio.Protocol):
     def accepting(self) -> bool:
         return self._alive and not self._closing
 
+    @property
+    def running(self) -> bool:
+        """``accepting``, and the process has not exited (which the socket tells only once in use)."""
+        return self.accepting and self.process.poll() is None
+
     async def run(self, operation: Operation) -> Any:
         if self._transport is None:
             await self._connect()
         if not self.accepting:
-            raise OutboxUnavailable("the commit process has ended")
+            raise NotHandedOver("the commit process has ended")
         loop = asyncio.get_running_loop()
         self._sequence += 1
         future: asyncio.Future[Any] = loop.create_future()
@@ -69,6 +74,8 @@ class CommitProcess(asyncio.Protocol):
             self._connecting = loop.create_future()
             try:
                 await loop.connect_accepted_socket(lambda: self, sock=self._socket)
+                if self.process.poll() is not None:  # it ended before its first use
+                    self.connection_lost(None)
             finally:
                 self._connecting.set_result(None)
         else:
@@ -77,14 +84,14 @@ class CommitProcess(asyncio.Protocol):
     def _flush(self) -> None:
         batch, self._unsent = self._unsent, []
         if not batch or self._transport is None or not self._alive:
-            self._fail(batch, "the commit process has ended")
+            self._fail(batch, NotHandedOver("the commit process has ended"))
             return
         sequences = tuple(sequence for sequence, _op in batch)
         try:
             operations = pickle.dumps([operation for _sequence, operation in batch], protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:  # a programming error: the caller hears of it, the rest are sent alone
             if len(batch) == 1:
-                self._fail(batch, f"operation cannot go to the commit process: {error!r}")
+                self._fail(batch, OutboxUnavailable(f"operation cannot go to the commit process: {error!r}"))
                 return
             for item in batch:
                 self._unsent = [item]
@@ -92,11 +99,11 @@ class CommitProcess(asyncio.Protocol):
             return
         self._transport.write(frame((sequences, operations)))
 
-    def _fail(self, batch: list[tuple[int, Operation]], reason: str) -> None:
+    def _fail(self, batch: list[tuple[int, Operation]], error: OutboxUnavailable) -> None:
         for sequence, _op in batch:
             future = self._pending.pop(sequence, None)
             if future is not None and not future.done():
-                future.set_exception(OutboxUnavailable(reason))
+                future.set_exception(error)
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -118,12 +125,12 @@ class CommitProcess(asyncio.Protocol):
                     future.set_exception(value)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._alive = False
+        was_alive, self._alive = self._alive, False
         waiting, self._pending = self._pending, {}
         for future in waiting.values():
             if not future.done():
                 future.set_exception(OutboxUnavailable("the commit process has ended"))
-        if not self._closing:
+        if was_alive and not self._closing:
             status = self.process.poll()
             self._on_exit(str(exc) if exc is not None else "its socket closed" if status is None
                           else f"exit status {status}")

@@ -97,7 +97,7 @@ class Gateway:
             await self.dedup.open()  # before intake opens: every report must see its earlier ones
         for prepare in self.context.preparations:
             await prepare()
-        self.metrics.watch_outbox(self.outbox.status)
+        self.metrics.watch_outbox(self.outbox.status, lambda: self.outbox.commit_process_up)
         await self.publisher.start()
         http = self.config.http
         self._runner = JsonErrorAppRunner(

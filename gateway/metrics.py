@@ -13,10 +13,12 @@ from gateway.outbox import OutboxStatus
 
 
 class _OutboxCollector(Collector):
-    """Depth and age of the unpublished backlog, read from the outbox at scrape time."""
+    """Depth and age of the unpublished backlog, read from the outbox at scrape time, and whether
+    its commit process still commits the reports."""
 
-    def __init__(self, status: Callable[[], OutboxStatus]) -> None:
+    def __init__(self, status: Callable[[], OutboxStatus], commit_process_up: Callable[[], bool]) -> None:
         self._status = status
+        self._commit_process_up = commit_process_up
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         status = self._status()
@@ -38,6 +40,12 @@ class _OutboxCollector(Collector):
         for channel, oldest in sorted(status.oldest_per_channel.items()):
             age.add_metric([channel], max(now - oldest, 0.0))
         yield age
+        yield GaugeMetricFamily(
+            "lapor_outbox_commit_process_up",
+            "1 while reports commit in the outbox's commit process; 0 once it has ended (the writer thread commits"
+            " them, more slowly, until a restart).",
+            value=1 if self._commit_process_up() else 0,
+        )
 
 
 class _AcksCollector(Collector):
@@ -116,8 +124,8 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch_outbox(self, status: Callable[[], OutboxStatus]) -> None:
-        self.registry.register(_OutboxCollector(status))
+    def watch_outbox(self, status: Callable[[], OutboxStatus], commit_process_up: Callable[[], bool]) -> None:
+        self.registry.register(_OutboxCollector(status, commit_process_up))
 
     def watch_acks(self, pending: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_AcksCollector(pending))

@@ -32,6 +32,7 @@ from gateway.commit import (
     GroupCommit,
     InsertReport,
     MarkPublished,
+    NotHandedOver,
     Operation,
     OutboxUnavailable,
     RowInsert,
@@ -162,6 +163,11 @@ class Outbox:
     def _connect(self, factory: type[sqlite3.Connection] = sqlite3.Connection) -> sqlite3.Connection:
         return connect(str(self.path), self.synchronous, factory)
 
+    @property
+    def commit_process_up(self) -> bool:
+        """Reports commit in the commit process (False: in the writer thread, since it ended)."""
+        return self._process is not None and self._process.running
+
     @staticmethod
     def _commit_failed(error: str, batch: int) -> None:
         log.error("outbox commit failed", error=error, batch=batch)
@@ -198,7 +204,10 @@ class Outbox:
         # Should the process end before it answers, whether the operation committed is unknown: the
         # caller gets OutboxUnavailable (a report's retry is answered as a repeat), later ones the thread.
         if self._process is not None and self._process.accepting:
-            return await self._process.run(operation)  # type: ignore[no-any-return]
+            try:
+                return await self._process.run(operation)  # type: ignore[no-any-return]
+            except NotHandedOver:
+                pass  # it never got there: the writer thread runs it
         return await self.transact(operation)
 
     def _write_loop(self, group: GroupCommit) -> None:
