@@ -4,13 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
+from pathlib import Path
+
+_EPHEMERAL_LOW = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+_handed_out: set[int] = set()
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, for a server a test starts later.
+
+    Drawn below the kernel's ephemeral range: a port the kernel itself handed out (bind to 0) can be
+    taken meanwhile by any outgoing connection's local end, and the test's server then fails to bind
+    (seen once in CI: "address already in use" for an SMTP port).
+    """
+    while True:
+        port = random.randrange(max(1024, _EPHEMERAL_LOW - 12_000), _EPHEMERAL_LOW)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 class TcpProxy:
