@@ -1,12 +1,13 @@
 """Group commit on the outbox's write connection: the machinery and the report operations.
 
 Operations are functions of the write connection, run by a GroupCommit in batches: one
-transaction, and for the usual batch one statement, for a moment's worth of them. Rows an
+transaction, and for the usual batch a few statements, for a moment's worth of them. Rows an
 operation defers (a report's own, its raw original, a dedup entry) go in with the whole batch's
-as one INSERT into a fan-out view whose triggers place each row in its table; a batch of only
-those is that one statement, atomic without BEGIN or COMMIT. If an operation raises, or a report
-turns out to be a repeat, the batch runs again with each operation inside its own SAVEPOINT, so one
-failing operation does not take its batch-mates down with it.
+through a fan-out view whose triggers place each row in its table, in INSERTs of power-of-two row
+counts; a batch of only those whose count is a power of two is one statement, atomic without BEGIN
+or COMMIT. If an operation raises, or a report turns out to be a repeat, the batch runs again with
+each operation inside its own SAVEPOINT, so one failing operation does not take its batch-mates
+down with it.
 
 The same batches run in the outbox's writer thread and in the commit process
 (gateway/commit_process.py). This module imports nothing heavy, so that process starts in a
@@ -58,10 +59,10 @@ class TrackingCodeTaken(Exception):
 class RowInsert:
     """``INSERT OR IGNORE`` into one table, its rows gathered from a whole group commit (defer).
 
-    Every sqlite3 step hands the GIL to the event loop and back; one statement for a batch's rows
-    (through the fan-out view, once its trigger exists) instead of several per report is what keeps
-    the writer from throttling intake. ``verb="INSERT"`` makes a conflicting row fail the statement
-    instead of being skipped.
+    A few statements for a batch's rows (through the fan-out view, once its trigger exists) instead
+    of several per report: far fewer sqlite steps, and in the writer thread each step is a hand-off
+    of the GIL to the event loop and back. ``verb="INSERT"`` makes a conflicting row fail the
+    statement instead of being skipped.
     """
 
     table: str
@@ -102,8 +103,8 @@ def connect(path: str, synchronous: str, factory: type[sqlite3.Connection] = sql
 
 class WriterConnection(sqlite3.Connection):
     """A write connection. While ``lazy_begin`` is set, the first statement an operation runs opens
-    the batch's transaction: a batch whose operations only defer rows then needs no BEGIN and no
-    COMMIT, only its one fan-out INSERT (GroupCommit._insert_deferred)."""
+    the batch's transaction: a batch whose operations only defer rows, as one fan-out INSERT, then
+    needs no BEGIN and no COMMIT (GroupCommit._insert_deferred)."""
 
     lazy_begin = False
     group: GroupCommit
