@@ -85,7 +85,7 @@ CREATE TABLE IF NOT EXISTS kv (
 class Outgoing(NamedTuple):
     """A committed report as the publisher needs it; handed over without re-reading the row.
 
-    A NamedTuple: made once a report in the writer's thread, at a third of a frozen dataclass's cost.
+    A NamedTuple: made once a report on the event loop, at a third of a frozen dataclass's cost.
     """
 
     id: str
