@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 # sqlite3 binds int, float and str as they are, but runs bytes and None through its adapter
 # registry, and on a miss through two attribute lookups that format an AttributeError each:
-# ~3,000 instructions a value, several a report in the writer's thread. Identity adapters make
+# ~3,000 instructions a value, several a report wherever reports commit. Identity adapters make
 # that one registry hit (callgrind loop: None 3.2k -> 1.1k, a 100-byte blob 4.2k -> 2.7k).
 sqlite3.register_adapter(bytes, bytes)  # bytes(b) is b
 sqlite3.register_adapter(type(None), cast(Callable[[None], None], {}.get))  # {}.get(None) is None: C, no frame
