@@ -43,7 +43,7 @@ class _OutboxCollector(Collector):
         yield GaugeMetricFamily(
             "lapor_outbox_commit_process_up",
             "1 while reports commit in the outbox's commit process; 0 once it has ended (the writer thread commits"
-            " them, more slowly, until a restart).",
+            " them, more slowly, until a new one is started).",
             value=1 if self._commit_process_up() else 0,
         )
 

@@ -124,6 +124,9 @@ class OutboxStatus:
 
 _Op = tuple[Operation, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 _STOP = object()
+PROCESS_RESTART_INITIAL = 1.0  # seconds before an ended commit process is started again
+PROCESS_RESTART_MAX = 60.0
+PROCESS_STABLE = 60.0  # a process that lived this long resets the restart delay
 
 
 def _report_row(report: Report, outgoing: Outgoing, held: bool) -> tuple[Any, ...]:
@@ -143,6 +146,9 @@ class Outbox:
         self._thread: threading.Thread | None = None
         self._group: GroupCommit | None = None  # the writer thread's
         self._process: CommitProcess | None = None
+        self._restart: asyncio.TimerHandle | None = None
+        self._restart_delay = PROCESS_RESTART_INITIAL
+        self._process_started = 0.0  # time.monotonic() of the commit process's last start
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -154,29 +160,53 @@ class Outbox:
         self._thread = threading.Thread(target=self._write_loop, args=(self._group,), name="outbox-writer",
                                         daemon=True)
         self._thread.start()
+        self._start_process()
+
+    def _start_process(self) -> None:
+        # From the thread that opened the outbox (the event loop's): the process's parent-death
+        # signal follows the thread that started it.
+        self._restart = None
+        if self._process is not None and self._process.process.poll() is None:
+            self._process.process.kill()  # its socket closed, yet it runs: it must not write beside the next
         try:
             self._process = CommitProcess(str(self.path), self.synchronous, self.max_batch, self._process_ended,
                                           self._commit_failed)
-        except OSError as error:  # no process to be had (limits): the writer thread commits everything
+        except OSError as error:  # no process to be had (limits): the writer thread commits meanwhile
             self._process_ended(f"not started: {error}")
+            return
+        self._process_started = time.monotonic()
 
     def _connect(self, factory: type[sqlite3.Connection] = sqlite3.Connection) -> sqlite3.Connection:
         return connect(str(self.path), self.synchronous, factory)
 
     @property
     def commit_process_up(self) -> bool:
-        """Reports commit in the commit process (False: in the writer thread, since it ended)."""
+        """Reports commit in the commit process (False: in the writer thread, until it is restarted)."""
         return self._process is not None and self._process.running
 
     @staticmethod
     def _commit_failed(error: str, batch: int) -> None:
         log.error("outbox commit failed", error=error, batch=batch)
 
-    @staticmethod
-    def _process_ended(reason: str) -> None:
-        log.error("outbox commit process ended; reports now commit in the writer thread", reason=reason)
+    def _process_ended(self, reason: str) -> None:
+        """The commit process has ended: the writer thread commits reports until a new one is started,
+        after a delay that doubles while restarted processes keep ending soon."""
+        if time.monotonic() - self._process_started > PROCESS_STABLE:
+            self._restart_delay = PROCESS_RESTART_INITIAL
+        delay, self._restart_delay = self._restart_delay, min(self._restart_delay * 2, PROCESS_RESTART_MAX)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # opened outside an event loop (the CLI): the thread commits from now on
+            log.error("outbox commit process ended; reports now commit in the writer thread", reason=reason)
+            return
+        log.error("outbox commit process ended; reports now commit in the writer thread", reason=reason,
+                  restart_in=delay)
+        self._restart = loop.call_later(delay, self._start_process)
 
     async def close(self) -> None:
+        if self._restart is not None:
+            self._restart.cancel()
+            self._restart = None
         if self._process is not None:
             await self._process.close()
             self._process = None

@@ -265,3 +265,20 @@ async def test_a_failed_commit_in_the_commit_process_is_logged_here_and_answered
     assert [(entry["event"], entry["batch"]) for entry in logs] == [("outbox commit failed", 1)]
     assert "raw_messages" in logs[0]["error"]
     assert outbox.status().total == 1  # nothing of the failed batch is stored
+
+
+async def test_an_ended_commit_process_is_started_again(outbox):
+    await outbox.commit_report(make_report("m-1", code=new_tracking_code()))
+    first = outbox._process
+    first.process.kill()
+    with capture_logs() as logs:
+        for _ in range(500):  # ended, noticed, and after PROCESS_RESTART_INITIAL (1 s) started again
+            if outbox._process is not first and outbox.commit_process_up:
+                break
+            await asyncio.sleep(0.01)
+    assert outbox._process is not first and outbox.commit_process_up
+    assert logs[0]["event"] == "outbox commit process ended; reports now commit in the writer thread"
+    assert logs[0]["restart_in"] == 1.0
+    committed = await outbox.commit_report(make_report("m-2", code=new_tracking_code()))
+    assert not committed.duplicate and outbox.commit_process_up  # through the new process
+    assert first.process.poll() is not None  # the old one is gone, reaped
