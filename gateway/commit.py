@@ -38,6 +38,9 @@ STATE_PUBLISHED = 2
 
 Operation = Callable[[sqlite3.Connection], Any]
 Outcomes = list[tuple[bool, Any]]  # per operation: (ran, its result) or (raised, its error)
+# What a batch has to tell the operator: a log event and its fields. This module does not log:
+# in the commit process there is no configured logger, so the gateway logs them (for both).
+Problem = tuple[str, dict[str, Any]]
 _Failure = tuple[int, Exception]  # the operation that raised: its index in the batch, its error
 MAX_PARAMETERS = 30_000  # per statement; SQLite's own limit is 32,766 or more
 _FANOUT_WIDTH = 12  # value columns of the fan-out view: the widest deferred row (reports: 11)
@@ -161,10 +164,10 @@ class GroupCommit:
             raise RuntimeError("defer outside an outbox operation")
         self._op_rows.append((insert, row))
 
-    def run(self, batch: Sequence[Operation]) -> tuple[Outcomes, str | None]:
-        """Run ``batch`` as one commit: each operation's outcome, and what failed if the commit did."""
+    def run(self, batch: Sequence[Operation]) -> tuple[Outcomes, list[Problem]]:
+        """Run ``batch`` as one commit: each operation's outcome, and what the operator must hear of."""
         conn = self.conn
-        failed: str | None = None
+        problems: list[Problem] = []
         outcomes: Outcomes
         try:
             optimistic, failure = self._run_optimistic(batch)
@@ -178,7 +181,7 @@ class GroupCommit:
             if conn.in_transaction:  # else the batch was one fan-out INSERT, committed by itself
                 conn.execute("COMMIT")
         except sqlite3.Error as error:
-            failed = str(error)
+            problems.append(("outbox commit failed", {"error": str(error), "batch": len(batch)}))
             if conn.in_transaction:
                 try:
                     conn.execute("ROLLBACK")
@@ -189,8 +192,8 @@ class GroupCommit:
         finally:
             self._op_rows, self._batch_rows = None, []
         if self._fanout_wanted:
-            self._install_fanout()
-        return outcomes, failed
+            problems += self._install_fanout()
+        return outcomes, problems
 
     def _run_optimistic(self, batch: Sequence[Operation]) -> tuple[Outcomes | None, _Failure | None]:
         """The usual batch: every report new, no operation failing. Its reports go in with the other
@@ -291,8 +294,9 @@ class GroupCommit:
                 statements.append((insert.statement(len(chunk)), [value for row in chunk for value in row]))
         return statements
 
-    def _install_fanout(self) -> None:
+    def _install_fanout(self) -> list[Problem]:
         """Fan-out triggers for the RowInserts the last batch used without one (outside any transaction)."""
+        problems: list[Problem] = []
         for insert in self._fanout_wanted - self._fanout_tags.keys():
             tag = len(self._fanout_tags)
             values = ",".join(f"NEW.c{index}" for index in range(len(insert.columns)))
@@ -301,10 +305,12 @@ class GroupCommit:
                     f"CREATE TEMP TRIGGER deferred_{tag} INSTEAD OF INSERT ON deferred_rows WHEN NEW.tag = {tag}"
                     f" BEGIN {insert.verb} INTO {insert.table} ({','.join(insert.columns)}) VALUES ({values}); END"
                 )
-            except sqlite3.Error:  # its rows keep their own INSERT; nothing is lost but a step
+            except sqlite3.Error as error:  # its rows keep their own INSERT; nothing is lost but a step
+                problems.append(("outbox fan-out trigger not created", {"table": insert.table, "error": str(error)}))
                 continue
             self._fanout_tags[insert] = tag
         self._fanout_wanted.clear()
+        return problems
 
 
 # -- the report operations (picklable: they run in the commit process) -------------------------

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, cast
 
-from gateway.commit import NotHandedOver, Operation, OutboxUnavailable
+from gateway.commit import NotHandedOver, Operation, OutboxUnavailable, Problem
 from gateway.commit_process import frame, split_frames
 
 
@@ -25,7 +25,7 @@ class CommitProcess(asyncio.Protocol):
     """
 
     def __init__(self, path: str, synchronous: str, max_batch: int, on_exit: Callable[[str], None],
-                 on_failed_commit: Callable[[str, int], None]) -> None:
+                 on_problem: Callable[[Problem], None]) -> None:
         ours, theirs = socket.socketpair()
         self._socket = ours
         self.process = subprocess.Popen(
@@ -35,7 +35,7 @@ class CommitProcess(asyncio.Protocol):
         )
         theirs.close()
         self._on_exit = on_exit
-        self._on_failed_commit = on_failed_commit
+        self._on_problem = on_problem
         self._transport: asyncio.Transport | None = None
         self._connecting: asyncio.Future[None] | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -114,7 +114,7 @@ class CommitProcess(asyncio.Protocol):
         for reply in split_frames(self._buffer):
             for sequence, ok, value in pickle.loads(reply):
                 if sequence == 0:
-                    self._on_failed_commit(*value)
+                    self._on_problem(value)
                     continue
                 future = self._pending.pop(sequence, None)
                 if future is None or future.done():

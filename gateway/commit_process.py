@@ -10,7 +10,7 @@ interpreter. It imports only the stdlib and gateway/commit.py (16 MB resident at
 
 Wire format, both ways: a 4-byte big-endian length, then a pickle. To the process: (sequence
 numbers, pickled list of operations); back: a list of (sequence number, ok, result or error),
-where sequence number 0 reports a batch whose commit failed: (error, operations in the batch).
+where sequence number 0 carries a problem for the gateway to log: (event, fields).
 
 The process serves until its socket closes, and dies with the gateway (see main). Started by
 ``python -m gateway.commit_process GATEWAY_PID FD PATH SYNCHRONOUS MAX_BATCH`` from the thread
@@ -78,12 +78,12 @@ def serve(sock: socket.socket, group: GroupCommit, max_batch: int) -> None:
                 sys.stderr.write(f"commit process: operations not readable: {error!r}\n")
         for chunk in slices(requests, max_batch):
             runnable = [(sequence, operation) for sequence, operation in chunk if operation is not None]
-            outcomes, failed = group.run([operation for _sequence, operation in runnable])
+            outcomes, problems = group.run([operation for _sequence, operation in runnable])
             replies: list[tuple[int, bool, Any]] = [
                 (sequence, False, OutboxUnavailable("operation not readable by the commit process"))
                 for sequence, operation in chunk if operation is None]
-            if failed is not None:  # for the gateway's log: sequence 0 is never an operation's
-                replies.append((0, False, (failed, len(runnable))))
+            # For the gateway's log: sequence 0 is never an operation's.
+            replies += ((0, False, problem) for problem in problems)
             replies += ((sequence, ok, value) for (sequence, _op), (ok, value) in zip(runnable, outcomes, strict=True))
             sock.sendall(_reply_frame(replies))
 

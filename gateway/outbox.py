@@ -35,6 +35,7 @@ from gateway.commit import (
     NotHandedOver,
     Operation,
     OutboxUnavailable,
+    Problem,
     RowInsert,
     TrackingCodeTaken,
     WriterConnection,
@@ -170,7 +171,7 @@ class Outbox:
             self._process.process.kill()  # its socket closed, yet it runs: it must not write beside the next
         try:
             self._process = CommitProcess(str(self.path), self.synchronous, self.max_batch, self._process_ended,
-                                          self._commit_failed)
+                                          _log_problem)
         except OSError as error:  # no process to be had (limits): the writer thread commits meanwhile
             self._process_ended(f"not started: {error}")
             return
@@ -183,10 +184,6 @@ class Outbox:
     def commit_process_up(self) -> bool:
         """Reports commit in the commit process (False: in the writer thread, until it is restarted)."""
         return self._process is not None and self._process.running
-
-    @staticmethod
-    def _commit_failed(error: str, batch: int) -> None:
-        log.error("outbox commit failed", error=error, batch=batch)
 
     def _process_ended(self, reason: str) -> None:
         """The commit process has ended: the writer thread commits reports until a new one is started,
@@ -271,9 +268,9 @@ class Outbox:
 
     @staticmethod
     def _run_batch(group: GroupCommit, batch: list[_Op]) -> None:
-        outcomes, failed = group.run([operation for operation, _loop, _future in batch])
-        if failed is not None:
-            Outbox._commit_failed(failed, len(batch))
+        outcomes, problems = group.run([operation for operation, _loop, _future in batch])
+        for problem in problems:
+            _log_problem(problem)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_op, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, ok, value))
@@ -414,6 +411,12 @@ class _Reader:
     def __exit__(self, *_exc: object) -> None:
         if self._conn is not None:
             self._conn.close()
+
+
+def _log_problem(problem: Problem) -> None:
+    """What a group commit (in the writer thread or the commit process) has to tell the operator."""
+    event, fields = problem
+    log.error(event, **fields)
 
 
 def _resolve_all(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.commit import GroupCommit, InsertReport, WriterConnection, connect
+from gateway.commit import GroupCommit, InsertReport, RowInsert, WriterConnection, connect, defer
 from gateway.ids import new_report_id, new_tracking_code
 from gateway.outbox import RAW_MESSAGE, SCHEMA, Outbox, OutboxUnavailable, Outgoing, _report_row
 from schemas import Channel, Raw, Report, Reporter, Source
@@ -106,8 +106,8 @@ def test_a_batch_of_new_reports_is_a_few_statements(tmp_path):
     group.run([insert("first")])  # fan-out triggers follow a first use
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
-    outcomes, failed = group.run([insert(f"m-{i}") for i in range(200)])
-    assert failed is None and outcomes == [(True, None)] * 200
+    outcomes, problems = group.run([insert(f"m-{i}") for i in range(200)])
+    assert problems == [] and outcomes == [(True, None)] * 200
     steps = [text for text, _firings in itertools.groupby(statements)]  # a trigger's firings trace as its statement
     inserts = [step for step in steps if step.startswith("INSERT INTO deferred_rows VALUES")]
     assert steps == ["BEGIN IMMEDIATE", *inserts, "COMMIT"], steps
@@ -282,3 +282,19 @@ async def test_an_ended_commit_process_is_started_again(outbox):
     committed = await outbox.commit_report(make_report("m-2", code=new_tracking_code()))
     assert not committed.duplicate and outbox.commit_process_up  # through the new process
     assert first.process.poll() is not None  # the old one is gone, reaped
+
+
+def test_a_group_commit_reports_what_the_operator_must_hear_of(tmp_path):
+    conn = connect(str(tmp_path / "o.sqlite3"), "FULL", WriterConnection)
+    assert isinstance(conn, WriterConnection)
+    group = GroupCommit(conn)
+    unusable = RowInsert("select", ("a",))  # a keyword for a table: neither its INSERT nor its trigger parses
+
+    def defer_into_it(conn: sqlite3.Connection) -> None:
+        defer(conn, unusable, (1,))
+
+    outcomes, problems = group.run([defer_into_it])
+    assert isinstance(outcomes[0][1], OutboxUnavailable)
+    assert [(event, fields.get("table")) for event, fields in problems] == [
+        ("outbox commit failed", None), ("outbox fan-out trigger not created", "select")]
+    conn.close()
