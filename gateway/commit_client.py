@@ -84,14 +84,14 @@ class CommitProcess(asyncio.Protocol):
     def _flush(self) -> None:
         batch, self._unsent = self._unsent, []
         if not batch or self._transport is None or not self._alive:
-            self._fail(batch, NotHandedOver("the commit process has ended"))
+            self._fail([sequence for sequence, _op in batch], NotHandedOver("the commit process has ended"))
             return
         sequences = tuple(sequence for sequence, _op in batch)
         try:
             operations = pickle.dumps([operation for _sequence, operation in batch], protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:  # a programming error: the caller hears of it, the rest are sent alone
             if len(batch) == 1:
-                self._fail(batch, OutboxUnavailable(f"operation cannot go to the commit process: {error!r}"))
+                self._fail([batch[0][0]], OutboxUnavailable(f"operation cannot go to the commit process: {error!r}"))
                 return
             for item in batch:
                 self._unsent = [item]
@@ -99,8 +99,8 @@ class CommitProcess(asyncio.Protocol):
             return
         self._transport.write(frame((sequences, operations)))
 
-    def _fail(self, batch: list[tuple[int, Operation]], error: OutboxUnavailable) -> None:
-        for sequence, _op in batch:
+    def _fail(self, sequences: list[int], error: OutboxUnavailable) -> None:
+        for sequence in sequences:
             future = self._pending.pop(sequence, None)
             if future is not None and not future.done():
                 future.set_exception(error)
@@ -126,10 +126,7 @@ class CommitProcess(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         was_alive, self._alive = self._alive, False
-        waiting, self._pending = self._pending, {}
-        for future in waiting.values():
-            if not future.done():
-                future.set_exception(OutboxUnavailable("the commit process has ended"))
+        self._fail(list(self._pending), OutboxUnavailable("the commit process has ended"))
         if was_alive and not self._closing:
             status = self.process.poll()
             self._on_exit(str(exc) if exc is not None else "its socket closed" if status is None
@@ -139,10 +136,8 @@ class CommitProcess(asyncio.Protocol):
     async def close(self, timeout: float = 10.0) -> None:
         """Close the socket once nothing waits on it; the process then finishes and exits."""
         self._closing = True
-        for _ in range(int(timeout * 100)):
-            if not self._pending:
-                break
-            await asyncio.sleep(0.01)
+        if self._pending:
+            await asyncio.wait(list(self._pending.values()), timeout=timeout)
         if self._transport is not None:
             self._transport.close()
         else:
