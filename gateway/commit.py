@@ -101,6 +101,7 @@ def connect(path: str, synchronous: str, factory: type[sqlite3.Connection] = sql
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA temp_store=MEMORY")
     return conn
 
 
