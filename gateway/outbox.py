@@ -81,6 +81,20 @@ CREATE TABLE IF NOT EXISTS kv (
     value TEXT NOT NULL
 );
 """
+# Reads of the rows not yet published go through the partial index reports_unpublished, which
+# holds only those: each query repeats the index's own condition (state != 2), without which sqlite
+# does not use it. Otherwise the publisher's sweep walks every row of the table, published ones
+# and their payloads included, every sweep interval, and /metrics scans the table as well.
+UNPUBLISHED_ROWS = (
+    "SELECT seq, id, routing_key, payload, channel, kind, received_at FROM reports"
+    " WHERE state != 2 AND state = 0 AND seq > ? ORDER BY seq LIMIT ?"
+)
+UNPUBLISHED_PER_CHANNEL = (
+    "SELECT channel, COUNT(*), MIN(received_at) FROM reports INDEXED BY reports_unpublished"
+    " WHERE state != 2 GROUP BY channel"
+)
+HELD_COUNT = "SELECT COUNT(*) FROM reports WHERE state != 2 AND state = 1"
+
 
 
 class Outgoing(NamedTuple):
@@ -357,20 +371,14 @@ class Outbox:
 
     def unpublished(self, limit: int, after_seq: int = 0) -> list[tuple[int, Outgoing]]:
         with self.reader() as conn:
-            rows = conn.execute(
-                "SELECT seq, id, routing_key, payload, channel, kind, received_at FROM reports"
-                " WHERE state = 0 AND seq > ? ORDER BY seq LIMIT ?",
-                (after_seq, limit),
-            ).fetchall()
+            rows = conn.execute(UNPUBLISHED_ROWS, (after_seq, limit)).fetchall()
         return [(r[0], Outgoing(r[1], r[2], bytes(r[3]), r[4], r[5], r[6])) for r in rows]
 
     def status(self) -> OutboxStatus:
         with self.reader() as conn:
             total = conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0]
-            rows = conn.execute(
-                "SELECT channel, COUNT(*), MIN(received_at) FROM reports WHERE state != 2 GROUP BY channel"
-            ).fetchall()
-            held = conn.execute("SELECT COUNT(*) FROM reports WHERE state = 1").fetchone()[0]
+            rows = conn.execute(UNPUBLISHED_PER_CHANNEL).fetchall()
+            held = conn.execute(HELD_COUNT).fetchone()[0]
         per_channel = {channel: count for channel, count, _oldest in rows}
         oldest_per_channel = {channel: oldest for channel, _count, oldest in rows}
         oldest = min(oldest_per_channel.values(), default=None)
