@@ -228,23 +228,37 @@ def _content_words(text: str) -> tuple[str, ...]:
 
 
 class Features:
-    """What similarity needs of one text. The shingle set is built on first use: most candidate
-    pairs are settled by the cheap place and number guards before any shingle is needed."""
+    """What similarity needs of one text, each part built on first use. Most reports are compared
+    with nothing (a first-time sender, a text seen lately word for word): they need only the text.
+    Of the pairs that are compared, most are settled by the cheap place and number guards before
+    any shingle is needed."""
 
-    __slots__ = ("_shingles", "maybe_truncated", "numbers", "places", "text", "tokens")
+    __slots__ = ("_numbers", "_places", "_shingles", "maybe_truncated", "text", "tokens")
 
     def __init__(self, tokens: tuple[str, ...], original_length: int) -> None:
         self.tokens = tokens
         self.text = " ".join(tokens)
-        self.places = _places(tokens)
-        self.numbers = _numbers(tokens)
         # The original was 120..160 characters: a resend cut at the SMS limit looks like this.
         self.maybe_truncated = TRUNCATED_MIN <= original_length <= SMS_LIMIT
+        self._places: frozenset[tuple[str, str]] | None = None
+        self._numbers: frozenset[tuple[str, str]] | None = None
         self._shingles: frozenset[str] | None = None
 
     @property
     def substantial(self) -> bool:
         return len(self.tokens) >= MIN_TOKENS
+
+    @property
+    def places(self) -> frozenset[tuple[str, str]]:
+        if self._places is None:
+            self._places = _places(self.tokens)
+        return self._places
+
+    @property
+    def numbers(self) -> frozenset[tuple[str, str]]:
+        if self._numbers is None:
+            self._numbers = _numbers(self.tokens)
+        return self._numbers
 
     @property
     def shingles(self) -> frozenset[str]:
@@ -347,15 +361,17 @@ def conflicting(a: Features, b: Features) -> bool:
     Compared per marker, so "Desa Sukamaju, Kecamatan Cibadak" and "Desa Sukamulya, Kecamatan
     Cibadak" conflict on the village although they share the district.
     """
-    if a.places and b.places and not any(_close(x, y) for _, x in a.places for _, y in b.places):
+    places_a, places_b = a.places, b.places
+    if places_a and places_b and not any(_close(x, y) for _, x in places_a for _, y in places_b):
         return True  # both say where, and no place name is shared
-    for mark in {m for m, _ in a.places} & {m for m, _ in b.places}:
-        names_a = [name for m, name in a.places if m == mark]
-        names_b = [name for m, name in b.places if m == mark]
+    for mark in {m for m, _ in places_a} & {m for m, _ in places_b}:
+        names_a = [name for m, name in places_a if m == mark]
+        names_b = [name for m, name in places_b if m == mark]
         if not any(_close(x, y) for x in names_a for y in names_b):
             return True
-    for mark in {m for m, _ in a.numbers} & {m for m, _ in b.numbers}:
-        if not {n for m, n in a.numbers if m == mark} & {n for m, n in b.numbers if m == mark}:
+    numbers_a, numbers_b = a.numbers, b.numbers
+    for mark in {m for m, _ in numbers_a} & {m for m, _ in numbers_b}:
+        if not {n for m, n in numbers_a if m == mark} & {n for m, n in numbers_b if m == mark}:
             return True
     return False
 
