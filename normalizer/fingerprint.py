@@ -17,7 +17,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from normalizer.draft import Draft
 
@@ -231,40 +231,33 @@ class Features:
     """What similarity needs of one text, each part built on first use. Most reports are compared
     with nothing (a first-time sender, a text seen lately word for word): they need only the text.
     Of the pairs that are compared, most are settled by the cheap place and number guards before
-    any shingle is needed."""
+    any shingle is needed.
 
-    __slots__ = ("_numbers", "_places", "_shingles", "maybe_truncated", "text", "tokens")
+    No __slots__: cached_property keeps what it built in the instance's __dict__, where later reads
+    find it as a plain attribute (a person's stored texts are compared again and again).
+    """
 
     def __init__(self, tokens: tuple[str, ...], original_length: int) -> None:
         self.tokens = tokens
         self.text = " ".join(tokens)
         # The original was 120..160 characters: a resend cut at the SMS limit looks like this.
         self.maybe_truncated = TRUNCATED_MIN <= original_length <= SMS_LIMIT
-        self._places: frozenset[tuple[str, str]] | None = None
-        self._numbers: frozenset[tuple[str, str]] | None = None
-        self._shingles: frozenset[str] | None = None
 
     @property
     def substantial(self) -> bool:
         return len(self.tokens) >= MIN_TOKENS
 
-    @property
+    @cached_property
     def places(self) -> frozenset[tuple[str, str]]:
-        if self._places is None:
-            self._places = _places(self.tokens)
-        return self._places
+        return _places(self.tokens)
 
-    @property
+    @cached_property
     def numbers(self) -> frozenset[tuple[str, str]]:
-        if self._numbers is None:
-            self._numbers = _numbers(self.tokens)
-        return self._numbers
+        return _numbers(self.tokens)
 
-    @property
+    @cached_property
     def shingles(self) -> frozenset[str]:
-        if self._shingles is None:
-            self._shingles = shingles_of(self.text)
-        return self._shingles
+        return shingles_of(self.text)
 
 
 def shingles_of(text: str) -> frozenset[str]:
