@@ -179,12 +179,12 @@ class MediaFetcher:
         source = raw.channel.value
         first_seen = time.time()
 
-        def record(conn: sqlite3.Connection, report: Report, _raw: RawMessage) -> None:
+        def record(conn: sqlite3.Connection, report_id: str) -> None:
             conn.execute(SCHEMA)  # here rather than at start: HTTP is served before services start
             conn.executemany(
                 "INSERT INTO media_pending (report_id, idx, remote_ref, filename, content_type, source, first_seen)"
                 " VALUES (?,?,?,?,?,?,?)",
-                [(report.id, idx, item.remote_ref, item.filename, item.content_type, source, first_seen)
+                [(report_id, idx, item.remote_ref, item.filename, item.content_type, source, first_seen)
                  for idx, item in remote],
             )
 

@@ -30,8 +30,10 @@ log = structlog.get_logger("intake")
 
 
 # Durable state that must commit atomically with a report (a closed multipart SMS group, an IMAP
-# checkpoint): runs inside the report's own outbox transaction, in the outbox's writer thread.
-CommitHook = Callable[[sqlite3.Connection, Report, RawMessage], None]
+# checkpoint): runs inside the report's own outbox transaction, in the outbox's writer thread. It is
+# given the report's id, which is final; the report itself is not, as the outbox may still draw
+# another tracking code for it.
+CommitHook = Callable[[sqlite3.Connection, str], None]
 
 
 class NearDuplicateFinder(Protocol):
@@ -135,7 +137,7 @@ class Intake:
             )
             hooks: list[Operation] = []
             if extra is not None:
-                hooks.append(lambda conn: extra(conn, report, raw))
+                hooks.append(lambda conn: extra(conn, report_id))
             if self.near_duplicates is not None and (record := self.near_duplicates.record(report_id)) is not None:
                 hooks.append(record)
             committed = await self.outbox.commit_report(

@@ -23,7 +23,7 @@ from adapters.email.mime import message_key, parse_message, to_raw_message
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox, OutboxUnavailable
 from gateway.pipeline import Intake
-from schemas import RawMessage, Report
+from schemas import RawMessage
 
 log = structlog.get_logger("email")
 
@@ -110,7 +110,7 @@ class MailIntake:
         return await self._quarantine(raw, provider, inbound_address, key, reason, detail, state)
 
     async def _accept(self, message: RawMessage, raw: bytes, key: str, state: StateUpdate | None) -> Outcome:
-        def with_state(conn: sqlite3.Connection, _report: Report, _raw: RawMessage) -> None:
+        def with_state(conn: sqlite3.Connection, _report_id: str) -> None:
             if state is not None:
                 state(conn)
 

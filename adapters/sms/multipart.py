@@ -14,7 +14,6 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,9 +21,9 @@ import structlog
 
 from gateway.ids import new_report_id
 from gateway.outbox import Outbox, OutboxUnavailable
-from gateway.pipeline import Accepted, Intake
+from gateway.pipeline import Accepted, CommitHook, Intake
 from gateway.tasks import cancel_and_wait
-from schemas import Channel, RawMessage, Report, Sender
+from schemas import Channel, RawMessage, Sender
 
 log = structlog.get_logger("sms.multipart")
 
@@ -198,11 +197,11 @@ def _place(conn: sqlite3.Connection, part: Part, timeout: float) -> _Repeat | _S
     return _Stored(group.group_id, group.deadline, opened=False)
 
 
-def _closer(group: Group, incoming: Part | None) -> Callable[[sqlite3.Connection, Report, RawMessage], None]:
+def _closer(group: Group, incoming: Part | None) -> CommitHook:
     """A commit hook: closes the group in the report's own transaction, if it is still as it was read."""
     expected = {stored.part_id for stored in group.parts}
 
-    def close(conn: sqlite3.Connection, report: Report, _raw: RawMessage) -> None:
+    def close(conn: sqlite3.Connection, report_id: str) -> None:
         current = _load_group(conn, group.group_id)
         if current is None or {stored.part_id for stored in current.parts} != expected:
             raise GroupChanged(group.group_id)
@@ -210,7 +209,7 @@ def _closer(group: Group, incoming: Part | None) -> Callable[[sqlite3.Connection
             _insert_part(conn, incoming, group.group_id)
         now = time.time()
         conn.execute("UPDATE sms_concat_groups SET report_id=?, closed_at=? WHERE group_id=?",
-                     (report.id, now, group.group_id))
+                     (report_id, now, group.group_id))
         expired = "SELECT group_id FROM sms_concat_groups WHERE closed_at < ?"
         conn.execute(f"DELETE FROM sms_concat_parts WHERE group_id IN ({expired})", (now - RETENTION,))
         conn.execute("DELETE FROM sms_concat_groups WHERE closed_at < ?", (now - RETENTION,))
