@@ -25,9 +25,7 @@ import structlog
 
 from gateway.commit import (
     RAW_MESSAGE,
-    REPORT_ROW,
     STATE_HELD,
-    STATE_PUBLISHED,
     STATE_READY,
     GroupCommit,
     InsertReport,
@@ -36,7 +34,6 @@ from gateway.commit import (
     Operation,
     OutboxUnavailable,
     Problem,
-    RowInsert,
     TrackingCodeTaken,
     WriterConnection,
     connect,
@@ -45,8 +42,8 @@ from gateway.commit_client import CommitProcess
 from gateway.ids import new_tracking_code
 from schemas import Report
 
-__all__ = ["RAW_MESSAGE", "REPORT_ROW", "STATE_HELD", "STATE_PUBLISHED", "STATE_READY", "Committed", "Outbox",
-           "OutboxStatus", "OutboxUnavailable", "Outgoing", "RowInsert"]
+__all__ = ["RAW_MESSAGE", "STATE_HELD", "STATE_READY", "Committed", "Outbox", "OutboxStatus", "OutboxUnavailable",
+           "Outgoing"]
 
 log = structlog.get_logger("outbox")
 T = TypeVar("T")
@@ -270,15 +267,6 @@ class Outbox:
             self._run_batch(group, batch)
             if stop_after:
                 return
-
-    def defer(self, insert: RowInsert, row: tuple[Any, ...]) -> None:
-        """Inside a ``transact`` operation: insert ``row`` with the rest of this group commit's rows.
-
-        For rows nothing in the same batch reads back; they commit (or not) with the operation.
-        """
-        if self._group is None:
-            raise RuntimeError("defer outside an outbox operation")
-        self._group.defer(insert, row)
 
     @staticmethod
     def _run_batch(group: GroupCommit, batch: list[_Op]) -> None:

@@ -123,11 +123,11 @@ async def test_an_operation_with_statements_of_its_own_commits_with_the_deferred
 
     def tag(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO kv (key, value) VALUES ('tag', 'x')")
-        outbox.defer(RAW_MESSAGE, ("a" * 64, "text/plain", b"deferred beside a statement"))
+        defer(conn, RAW_MESSAGE, ("a" * 64, "text/plain", b"deferred beside a statement"))
 
     def tag_and_fail(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO kv (key, value) VALUES ('failed', 'x')")
-        outbox.defer(RAW_MESSAGE, ("b" * 64, "text/plain", b"deferred by a failing operation"))
+        defer(conn, RAW_MESSAGE, ("b" * 64, "text/plain", b"deferred by a failing operation"))
         raise ValueError("fails after its statement")
 
     results = await asyncio.gather(outbox.transact(tag), outbox.transact(tag_and_fail),
@@ -139,9 +139,9 @@ async def test_an_operation_with_statements_of_its_own_commits_with_the_deferred
     assert outbox.status().total == 2
 
 
-async def test_rows_deferred_by_a_failing_operation_are_not_committed_its_batch_mates_are(outbox):
-    def bad(_conn: sqlite3.Connection) -> None:
-        outbox.defer(RAW_MESSAGE, ("f" * 64, "text/plain", b"from the failing operation"))
+async def test_rows_deferred_by_a_failing_operation_are_not_committed_its_batch_mates_are(outbox, tmp_path):
+    def bad(conn: sqlite3.Connection) -> None:
+        defer(conn, RAW_MESSAGE, ("f" * 64, "text/plain", b"from the failing operation"))
         raise ValueError("this operation fails after deferring a row")
 
     def raw_report(message_id: str) -> Report:
@@ -159,8 +159,11 @@ async def test_rows_deferred_by_a_failing_operation_are_not_committed_its_batch_
     for i in range(50):
         assert outbox.raw_original(hashlib.sha256(f"ok-{i}".encode()).hexdigest()) == ("text/plain", f"ok-{i}".encode())
     assert outbox.raw_original("f" * 64) is None
+    writer = connect(str(tmp_path / "other.sqlite3"), "FULL", WriterConnection)
+    GroupCommit(writer)
     with pytest.raises(RuntimeError):
-        outbox.defer(RAW_MESSAGE, ("e" * 64, "text/plain", b"outside any operation"))
+        defer(writer, RAW_MESSAGE, ("e" * 64, "text/plain", b"outside any operation"))
+    writer.close()
 
 
 async def test_commits_are_durable_across_reopen(tmp_path):
