@@ -145,7 +145,7 @@ def lsh_of(text: str) -> tuple[U32, U8]:
 def stored_features(text: str, raw_len: int) -> Features:
     """A stored entry's comparison features: a person's earlier reports are compared again and again.
 
-    Features are read only (their shingle set is filled in once, on first use).
+    Features are read only (their parts are built once, on first use).
     """
     return features_from_tokens(tuple(text.split()), raw_len)
 

@@ -93,7 +93,6 @@ UNPUBLISHED_PER_CHANNEL = (
 HELD_COUNT = "SELECT COUNT(*) FROM reports WHERE state != 2 AND state = 1"
 
 
-
 class Outgoing(NamedTuple):
     """A committed report as the publisher needs it; handed over without re-reading the row.
 
