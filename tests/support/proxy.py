@@ -39,8 +39,15 @@ class TcpProxy:
         self._server: asyncio.base_events.Server | None = None
         self._links: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._replies_flow = asyncio.Event()  # cleared: what the target sends is held back
+        self._replies_flow.set()
+
+    def hold_replies(self) -> None:
+        """Keep what the target sends (a broker's confirms) from the client, until the next start()."""
+        self._replies_flow.clear()
 
     async def start(self) -> None:
+        self._replies_flow.set()
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
 
     async def stop(self) -> None:
@@ -66,7 +73,8 @@ class TcpProxy:
         assert task is not None
         self._links.add(task)
         try:
-            await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer))
+            await asyncio.gather(self._pipe(reader, upstream_writer),
+                                 self._pipe(upstream_reader, writer, self._replies_flow))
         finally:
             self._links.discard(task)
             for side in (writer, upstream_writer):
@@ -74,9 +82,13 @@ class TcpProxy:
                 self._writers.discard(side)
 
     @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flow: asyncio.Event | None = None
+    ) -> None:
         with contextlib.suppress(ConnectionError, asyncio.CancelledError):
             while data := await reader.read(65536):
+                if flow is not None:
+                    await flow.wait()
                 writer.write(data)
                 await writer.drain()
         with contextlib.suppress(Exception):
