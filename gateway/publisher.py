@@ -7,10 +7,11 @@ memory so the hot path never re-reads a row; a periodic sweep of the outbox pick
 memory does not hold (reports from before a restart, or beyond the in-memory cap).
 
 Publishing is batched: whatever is queued (up to the free in-flight room) goes to the socket as
-one write, each message with its own delivery tag and confirmation future on aiormq's channel,
-settled by a callback. Per-message tasks, locks and drains (aio-pika's publish()) cost more CPU
-than the rest of the gateway's hot path together; bench/ measures the difference. The frames
-themselves come from gateway/frames.py.
+one write, each message with its own delivery tag on aiormq's channel. The publisher settles the
+broker's acks and nacks itself, a whole multiple-ack at once (_on_confirm_frame); aiormq's own
+handling takes two scheduled callbacks, a future and its done-callback per message. Per-message
+tasks, locks and drains (aio-pika's publish()) cost more CPU than the rest of the gateway's hot
+path together; bench/ measures the difference. The frames themselves come from gateway/frames.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import time
 from functools import partial
+from itertools import takewhile
 
 import aio_pika
 import aiormq
@@ -34,6 +36,38 @@ from gateway.outbox import Outbox, Outgoing
 from gateway.tasks import cancel_and_wait
 
 log = structlog.get_logger("publisher")
+
+ConfirmFrame = aiormq.spec.Basic.Ack | aiormq.spec.Basic.Nack
+
+
+class _Confirm:
+    """A published report waiting for the broker's confirm.
+
+    It stands in channel.confirmations where aiormq keeps a future, so that aiormq's handling of a
+    basic.return (an unroutable report) settles it through the two methods a future has for that.
+    The publisher handles acks and nacks itself (_on_confirm_frame).
+    """
+
+    __slots__ = ("item", "publisher", "sent_at", "settled")
+
+    def __init__(self, item: Outgoing, sent_at: float, publisher: Publisher) -> None:
+        self.item = item
+        self.sent_at = sent_at
+        self.settled = False  # failed already (returned, timed out); an ack for it still frees its room
+        self.publisher = publisher
+
+    def done(self) -> bool:
+        return self.settled
+
+    def cancelled(self) -> bool:
+        return False
+
+    def set_exception(self, error: BaseException) -> None:
+        self.publisher._fail(self, _describe_failure(error, self.item))
+
+    def set_result(self, _result: object) -> None:
+        """A returned message with on_return_raises off: not how the publisher opens its channel."""
+        self.publisher._fail(self, "unroutable: returned by the broker")
 
 
 async def declare_topology(channel: AbstractChannel, config: BrokerConfig) -> AbstractExchange:
@@ -87,8 +121,9 @@ class Publisher:
         self._lost = asyncio.Event()
         self._stopping = False
         self._room = asyncio.Event()  # set when a confirm settles, freeing in-flight room
-        # Published, confirm not yet in: confirmation -> sent at (oldest first). Its size is the in-flight count.
-        self._awaiting: dict[asyncio.Future[object], float] = {}
+        # Published on the current channel, confirm not yet in: delivery tag -> its confirm, oldest
+        # first. Its size is the in-flight count.
+        self._awaiting: dict[int, _Confirm] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._notes: set[asyncio.Task[None]] = set()
         self._sweep_now = asyncio.Event()
@@ -202,6 +237,8 @@ class Publisher:
             await channel.get_exchange(self.config.exchange, ensure=True)
         underlay = await channel.get_underlay_channel()
         assert isinstance(underlay, AmqpChannel)  # the batch path works on aiormq's own channel
+        # aiormq's reader awaits this for every basic.ack and basic.nack of the channel.
+        underlay._on_confirm_frame = partial(self._on_confirm_frame, underlay)  # type: ignore[method-assign]
         return underlay
 
     # -- publishing -------------------------------------------------------------------------
@@ -218,7 +255,7 @@ class Publisher:
             await self._send(batch)
 
     async def _send(self, batch: list[Outgoing]) -> None:
-        """One write for the batch; each message is settled by its own confirmation's callback."""
+        """One write for the batch; each message is settled when the broker confirms its tag."""
         if self._link is None or self._link[0].is_closed:
             for item in batch:
                 self._retry_later(item, "ConnectionError: not connected")
@@ -244,7 +281,7 @@ class Publisher:
                 try:
                     await channel.write_queue.put(ChannelFrame(payload=b"".join(frames), should_close=False))
                 except BaseException:
-                    self._unregister(channel, ready)  # each failed confirmation schedules its retry
+                    self._unregister(channel, ready)  # each failed confirm schedules its retry
                     raise
         except TimeoutError:
             if not registered:
@@ -252,67 +289,92 @@ class Publisher:
                     self._retry_later(item, "broker connection stalled")
 
     def _register(self, channel: AmqpChannel, items: list[Outgoing]) -> None:
-        """Delivery tags and confirmations as aiormq's basic_publish makes them, one per message.
-
-        A confirmation is a plain future, not one of aiormq's stores': those take two more callbacks
-        and a closure each (channel and connection), seven Python calls a report, only to fail the
-        futures when the channel closes. _fail_in_flight does that from ``_awaiting``.
-        """
+        """Delivery tags as aiormq's basic_publish makes them, one per message, each with its confirm."""
         sent_at = time.monotonic()
-        create_future = channel.loop.create_future
+        confirmations, by_message_id, awaiting = channel.confirmations, channel.message_id_delivery_tag, self._awaiting
         for item in items:
             channel.delivery_tag += 1
             tag = channel.delivery_tag
-            confirmation = create_future()
-            channel.confirmations[tag] = confirmation
-            channel.message_id_delivery_tag[item.id] = tag  # how aiormq maps a basic.return back
-            self._awaiting[confirmation] = sent_at
-            confirmation.add_done_callback(partial(self._settle, item, channel, tag))
+            confirm = _Confirm(item, sent_at, self)
+            confirmations[tag] = confirm  # type: ignore[assignment]
+            by_message_id[item.id] = tag  # how aiormq maps a basic.return back
+            awaiting[tag] = confirm
 
-    @staticmethod
-    def _unregister(channel: AmqpChannel, items: list[Outgoing]) -> None:
-        """The frames never left: give the tags back (the lock is still held) and fail each confirmation."""
+    def _unregister(self, channel: AmqpChannel, items: list[Outgoing]) -> None:
+        """The frames never left: give the tags back (the lock is still held) and fail each confirm."""
         for _item in items:
-            confirmation = channel.confirmations.pop(channel.delivery_tag, None)
+            tag = channel.delivery_tag
+            channel.confirmations.pop(tag, None)
             channel.delivery_tag -= 1
-            if isinstance(confirmation, asyncio.Future) and not confirmation.done():
-                confirmation.set_exception(ConnectionError("not sent: the broker connection stalled"))
+            confirm = self._awaiting.pop(tag, None)
+            if confirm is not None:
+                self._forget(channel, confirm, tag)
+                self._fail(confirm, "not sent: the broker connection stalled")
 
     def _fail_in_flight(self) -> None:
-        """The lost channel's confirms will never come: each confirmation fails, and so is retried."""
-        error = ConnectionError("broker connection lost before the publisher confirm")
-        for confirmation in list(self._awaiting):
-            if not confirmation.done():
-                confirmation.set_exception(error)
+        """The lost channel's confirms will never come: each report still waiting is retried."""
+        awaiting, self._awaiting = self._awaiting, {}
+        for confirm in awaiting.values():
+            self._fail(confirm, "broker connection lost before the publisher confirm")
 
-    def _settle(self, item: Outgoing, channel: AmqpChannel, tag: int,
-                confirmation: asyncio.Future[object]) -> None:
-        self._awaiting.pop(confirmation, None)
-        if channel.message_id_delivery_tag.get(item.id) == tag:
-            del channel.message_id_delivery_tag[item.id]
+    async def _on_confirm_frame(self, channel: AmqpChannel, frame: ConfirmFrame) -> None:
+        """Settle what the broker acked or nacked: up to ``delivery_tag`` when ``multiple``, else that one tag."""
+        if self._link is None or self._link[0] is not channel:
+            return  # a channel already given up on: its reports were failed then
+        last = frame.delivery_tag
+        awaiting = self._awaiting
+        tags = list(takewhile(last.__ge__, awaiting)) if frame.multiple else [last]
+        acked = isinstance(frame, aiormq.spec.Basic.Ack)
+        confirmations, attempts, counts, confirmed = (
+            channel.confirmations, self._attempts, self._confirmed_in, self._confirmed)
+        for tag in tags:
+            confirm = awaiting.pop(tag, None)
+            confirmations.pop(tag, None)  # also aiormq's placeholder for a returned message
+            if confirm is None:
+                continue  # timed out and retried already
+            item = confirm.item
+            self._forget(channel, confirm, tag)
+            if confirm.settled:
+                continue  # returned: failed and retried by the return's handler
+            if acked:
+                attempts.pop(item.id, None)
+                counts[item.channel] = counts.get(item.channel, 0) + 1
+                confirmed.append(item.id)
+            else:
+                self._fail(confirm, "broker refused the message: Nack")
+        if tags:
+            self._room.set()
+            if acked:
+                self._confirmed_event.set()
+
+    @staticmethod
+    def _forget(channel: AmqpChannel, confirm: _Confirm, tag: int) -> None:
+        if channel.message_id_delivery_tag.get(confirm.item.id) == tag:
+            del channel.message_id_delivery_tag[confirm.item.id]
+
+    def _fail(self, confirm: _Confirm, reason: str) -> None:
+        """No confirm for this report (returned, nacked, timed out, lost): publish it again later."""
+        if confirm.settled:
+            return
+        confirm.settled = True
         self._room.set()
-        if confirmation.cancelled():
-            self._retry_later(item, "no publisher confirm in time")
-            return
-        error = confirmation.exception()
-        if error is not None:
-            self._retry_later(item, _describe_failure(error, item))
-            return
-        self._attempts.pop(item.id, None)
-        self._confirmed_in[item.channel] = self._confirmed_in.get(item.channel, 0) + 1
-        self._confirmed.append(item.id)
-        self._confirmed_event.set()
+        self._retry_later(confirm.item, reason)
 
     async def _deadline_loop(self) -> None:
-        """Gives up on confirms older than confirm_timeout (the callback then schedules a retry)."""
+        """Gives up on confirms older than confirm_timeout: those reports are published again."""
         timeout = self.config.confirm_timeout
         while True:
             await asyncio.sleep(min(1.0, timeout / 4))
             expired_before = time.monotonic() - timeout
-            for confirmation, sent_at in list(self._awaiting.items()):
-                if sent_at > expired_before:
+            link = self._link
+            for tag, confirm in list(self._awaiting.items()):
+                if confirm.sent_at > expired_before:
                     break  # oldest first: the rest are younger
-                confirmation.cancel()
+                del self._awaiting[tag]
+                if link is not None:
+                    link[0].confirmations.pop(tag, None)
+                    self._forget(link[0], confirm, tag)
+                self._fail(confirm, "no publisher confirm in time")
 
     def _retry_later(self, item: Outgoing, reason: str) -> None:
         attempts = self._attempts.get(item.id, 0) + 1
@@ -393,6 +455,4 @@ def _describe_failure(error: BaseException, item: Outgoing) -> str:
         if isinstance(frame, aiormq.spec.Basic.Return):
             return f"unroutable: no queue bound for routing key {item.routing_key} ({frame.reply_text})"
         return f"broker refused the message: {type(frame).__name__}"
-    if isinstance(error, TimeoutError):
-        return "no publisher confirm in time"
     return f"{type(error).__name__}: {error}"

@@ -194,3 +194,49 @@ async def test_an_unroutable_report_is_retried_with_its_reason_until_a_queue_is_
             break
         await asyncio.sleep(0.1)
     assert last_errors() == []
+
+
+async def test_a_report_the_broker_nacks_is_retried_with_its_reason_until_it_is_taken(
+    broker_names, make_gateway, http, queue_reader
+):
+    # A queue bound by someone else refuses every message (x-overflow reject-publish at length 0):
+    # the broker nacks each publish. Nothing may be marked published or dropped meanwhile.
+    full = f"{broker_names.queue}.full"
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(broker_names.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(full, arguments={"x-max-length": 0, "x-overflow": "reject-publish"})
+        await queue.bind(exchange, "#")
+    try:
+        gateway = await make_gateway(broker=broker_names.config())
+        accepted = await post_many(http, gateway, 12, "nacked")
+
+        def last_errors() -> list[str | None]:
+            with gateway.outbox.reader() as conn:
+                return [row[0] for row in conn.execute("SELECT last_error FROM reports WHERE state != 2")]
+
+        for _ in range(100):
+            errors = last_errors()
+            if len(errors) == 12 and all(errors):
+                break
+            await asyncio.sleep(0.1)
+        assert errors == ["broker refused the message: Nack"] * 12
+        assert gateway.publisher.backlog == 12
+
+        await delete_queue(full)  # the refusing queue goes: the retries land
+        for _ in range(100):
+            if not last_errors() and gateway.publisher.backlog == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert last_errors() == []
+        assert gateway.publisher.backlog == 0
+        await queue_reader.take_ids(set(accepted), timeout=10)
+    finally:
+        await delete_queue(full)
+
+
+async def delete_queue(name: str) -> None:
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        await (await connection.channel()).queue_delete(name)
