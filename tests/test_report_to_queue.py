@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 
 from tests.conftest import base_url
+from tests.support.garbage import cyclic_garbage
 
 SCHEMA = json.loads(Path(__file__).parents[1].joinpath("schemas/report-v1.schema.json").read_text())
 
@@ -76,3 +77,16 @@ async def test_tracking_codes_are_unique_and_unambiguous(make_gateway, http, que
         assert code.startswith("LPR-") and len(code) == 12
         assert not set(code[4:]) & set("01OI")
     await queue_reader.take(50)
+
+
+async def test_an_accepted_report_leaves_no_reference_cycle_behind(make_gateway, http, queue_reader):
+    gateway = await make_gateway()
+    with cyclic_garbage() as found:
+        for index in range(3):
+            async with http.post(f"{base_url(gateway)}/v1/reports", json={"body": f"Lampu jalan mati {index}"},
+                                 headers={"Idempotency-Key": f"cycle-{index}"}) as response:
+                assert response.status == 202
+            async with http.post(f"{base_url(gateway)}/v1/reports", json={"body": f"Lampu jalan mati {index}"},
+                                 headers={"Idempotency-Key": f"cycle-{index}"}) as response:
+                assert response.status == 200  # an exact repeat takes the other way out
+    assert not found

@@ -240,7 +240,10 @@ class FormChannel:
             return refuse(error.code, error.status, texts["unavailable"])
         query = {"code": accepted.tracking_code, "sig": self.signer.link_signature(accepted.tracking_code),
                  "lang": lang}
-        raise web.HTTPSeeOther(f"{CONFIRMATION_PATH}?{urlencode(query)}")
+        # Returned, not raised: a raised HTTPSeeOther becomes the answer inside aiohttp with its
+        # traceback, a reference cycle through the whole request (report, raw message, request, ~70
+        # objects) that only the cyclic collector frees, after every accepted submission.
+        return web.Response(status=303, headers={"Location": f"{CONFIRMATION_PATH}?{urlencode(query)}"})
 
     # -- reading and checking ---------------------------------------------------------------------
     def validate(self, submission: Submission, texts: Mapping[str, str]) -> ReportRequest | None:

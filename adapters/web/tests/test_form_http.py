@@ -11,6 +11,7 @@ import pytest
 
 from adapters.web.tests.conftest import CODE, TESTDATA, FormClient, sample, stored_files
 from tests.conftest import base_url
+from tests.support.garbage import cyclic_garbage
 
 FULL = {
     "kind": "information_request", "subject": "Jadwal posyandu", "body": "Kapan jadwal posyandu\r\nbulan depan?",
@@ -166,3 +167,13 @@ async def test_attachments_are_stored_by_content(form_client: FormClient, queue_
     assert [(item["filename"], item["content_type"], item["status"]) for item in report["attachments"]] == [
         ("pothole.png", "image/png", "stored"), ("surat", "application/pdf", "stored")]
     assert len(stored_files(gateway)) == 2
+
+
+async def test_an_accepted_submission_leaves_no_reference_cycle_behind(form_client: FormClient, queue_reader):
+    # A redirect raised as an exception held the whole request in a cycle through its traceback.
+    with cyclic_garbage() as found:
+        for index in range(3):
+            await form_client.open()
+            answer = await form_client.submit({"body": f"Lampu jalan mati nomor {index}"})
+            assert answer.status == 303
+    assert not found
