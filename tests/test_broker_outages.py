@@ -170,16 +170,7 @@ async def test_an_unroutable_report_is_retried_with_its_reason_until_a_queue_is_
         await channel.declare_exchange(broker_names.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
     gateway = await make_gateway(broker={**broker_names.config(), "declare_topology": False})
     accepted = await post_many(http, gateway, 12, "unroutable")
-
-    def last_errors() -> list[str | None]:
-        with gateway.outbox.reader() as conn:
-            return [row[0] for row in conn.execute("SELECT last_error FROM reports WHERE state != 2")]
-
-    for _ in range(100):
-        errors = last_errors()
-        if len(errors) == 12 and all(errors):
-            break
-        await asyncio.sleep(0.1)
+    errors = await wait_for_errors(gateway, 12)
     assert len(errors) == 12
     assert all(error.startswith("unroutable: no queue bound for routing key report.") for error in errors), errors
     async with http.get(f"{base_url(gateway)}/metrics") as response:
@@ -189,11 +180,7 @@ async def test_an_unroutable_report_is_retried_with_its_reason_until_a_queue_is_
     reader = QueueReader(broker_names)
     await reader.bind()  # a queue appears: the retries now land
     await reader.take_ids(set(accepted), timeout=30)
-    for _ in range(100):
-        if not last_errors():
-            break
-        await asyncio.sleep(0.1)
-    assert last_errors() == []
+    assert await wait_until_published(gateway)
 
 
 async def test_a_report_the_broker_nacks_is_retried_with_its_reason_until_it_is_taken(
@@ -211,29 +198,39 @@ async def test_a_report_the_broker_nacks_is_retried_with_its_reason_until_it_is_
     try:
         gateway = await make_gateway(broker=broker_names.config())
         accepted = await post_many(http, gateway, 12, "nacked")
-
-        def last_errors() -> list[str | None]:
-            with gateway.outbox.reader() as conn:
-                return [row[0] for row in conn.execute("SELECT last_error FROM reports WHERE state != 2")]
-
-        for _ in range(100):
-            errors = last_errors()
-            if len(errors) == 12 and all(errors):
-                break
-            await asyncio.sleep(0.1)
-        assert errors == ["broker refused the message: Nack"] * 12
+        assert await wait_for_errors(gateway, 12) == ["broker refused the message: Nack"] * 12
         assert gateway.publisher.backlog == 12
 
         await delete_queue(full)  # the refusing queue goes: the retries land
-        for _ in range(100):
-            if not last_errors() and gateway.publisher.backlog == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert last_errors() == []
-        assert gateway.publisher.backlog == 0
+        assert await wait_until_published(gateway)
         await queue_reader.take_ids(set(accepted), timeout=10)
     finally:
         await delete_queue(full)
+
+
+def unpublished_errors(gateway) -> list[str | None]:
+    """The last publish error of every report not marked published."""
+    with gateway.outbox.reader() as conn:
+        return [row[0] for row in conn.execute("SELECT last_error FROM reports WHERE state != 2")]
+
+
+async def wait_for_errors(gateway, count: int) -> list[str | None]:
+    """``unpublished_errors`` once ``count`` reports each carry one, or after 10 s."""
+    for _ in range(100):
+        errors = unpublished_errors(gateway)
+        if len(errors) == count and all(errors):
+            break
+        await asyncio.sleep(0.1)
+    return errors
+
+
+async def wait_until_published(gateway) -> bool:
+    """True once every report is marked published and the publisher holds none (within 10 s)."""
+    for _ in range(100):
+        if not unpublished_errors(gateway) and gateway.publisher.backlog == 0:
+            return True
+        await asyncio.sleep(0.1)
+    return False
 
 
 async def delete_queue(name: str) -> None:
