@@ -44,8 +44,8 @@ class _Confirm:
     """A published report waiting for the broker's confirm.
 
     It stands in channel.confirmations where aiormq keeps a future, so that aiormq's handling of a
-    basic.return (an unroutable report) settles it through the two methods a future has for that.
-    The publisher handles acks and nacks itself (_on_confirm_frame).
+    basic.return (an unroutable report) settles it through the two methods a future has for that;
+    nothing else of aiormq's reads it. The publisher handles acks and nacks itself (_on_confirm_frame).
     """
 
     __slots__ = ("item", "publisher", "sent_at", "settled")
@@ -55,12 +55,6 @@ class _Confirm:
         self.sent_at = sent_at
         self.settled = False  # failed already (returned, timed out); an ack for it still frees its room
         self.publisher = publisher
-
-    def done(self) -> bool:
-        return self.settled
-
-    def cancelled(self) -> bool:
-        return False
 
     def set_exception(self, error: BaseException) -> None:
         self.publisher._fail(self, _describe_failure(error, self.item))
@@ -303,12 +297,9 @@ class Publisher:
     def _unregister(self, channel: AmqpChannel, items: list[Outgoing]) -> None:
         """The frames never left: give the tags back (the lock is still held) and fail each confirm."""
         for _item in items:
-            tag = channel.delivery_tag
-            channel.confirmations.pop(tag, None)
+            confirm = self._withdraw(channel, channel.delivery_tag)
             channel.delivery_tag -= 1
-            confirm = self._awaiting.pop(tag, None)
             if confirm is not None:
-                self._forget(channel, confirm, tag)
                 self._fail(confirm, "not sent: the broker connection stalled")
 
     def _fail_in_flight(self) -> None:
@@ -325,17 +316,12 @@ class Publisher:
         awaiting = self._awaiting
         tags = list(takewhile(last.__ge__, awaiting)) if frame.multiple else [last]
         acked = isinstance(frame, aiormq.spec.Basic.Ack)
-        confirmations, attempts, counts, confirmed = (
-            channel.confirmations, self._attempts, self._confirmed_in, self._confirmed)
+        attempts, counts, confirmed = self._attempts, self._confirmed_in, self._confirmed
         for tag in tags:
-            confirm = awaiting.pop(tag, None)
-            confirmations.pop(tag, None)  # also aiormq's placeholder for a returned message
-            if confirm is None:
-                continue  # timed out and retried already
+            confirm = self._withdraw(channel, tag)
+            if confirm is None or confirm.settled:
+                continue  # timed out, or returned: failed and retried already
             item = confirm.item
-            self._forget(channel, confirm, tag)
-            if confirm.settled:
-                continue  # returned: failed and retried by the return's handler
             if acked:
                 attempts.pop(item.id, None)
                 counts[item.channel] = counts.get(item.channel, 0) + 1
@@ -347,10 +333,14 @@ class Publisher:
             if acked:
                 self._confirmed_event.set()
 
-    @staticmethod
-    def _forget(channel: AmqpChannel, confirm: _Confirm, tag: int) -> None:
-        if channel.message_id_delivery_tag.get(confirm.item.id) == tag:
+    def _withdraw(self, channel: AmqpChannel, tag: int) -> _Confirm | None:
+        """Take ``tag`` off the in-flight ledger and out of aiormq's maps (with the placeholder aiormq
+        leaves for a returned message): its confirm, if it was still in flight."""
+        channel.confirmations.pop(tag, None)
+        confirm = self._awaiting.pop(tag, None)
+        if confirm is not None and channel.message_id_delivery_tag.get(confirm.item.id) == tag:
             del channel.message_id_delivery_tag[confirm.item.id]
+        return confirm
 
     def _fail(self, confirm: _Confirm, reason: str) -> None:
         """No confirm for this report (returned, nacked, timed out, lost): publish it again later."""
@@ -366,14 +356,13 @@ class Publisher:
         while True:
             await asyncio.sleep(min(1.0, timeout / 4))
             expired_before = time.monotonic() - timeout
-            link = self._link
+            if self._link is None:
+                continue  # nothing in flight: a lost link fails what was (_fail_in_flight)
+            channel = self._link[0]
             for tag, confirm in list(self._awaiting.items()):
                 if confirm.sent_at > expired_before:
                     break  # oldest first: the rest are younger
-                del self._awaiting[tag]
-                if link is not None:
-                    link[0].confirmations.pop(tag, None)
-                    self._forget(link[0], confirm, tag)
+                self._withdraw(channel, tag)
                 self._fail(confirm, "no publisher confirm in time")
 
     def _retry_later(self, item: Outgoing, reason: str) -> None:

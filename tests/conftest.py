@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -78,3 +79,11 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 def base_url(gateway: Gateway) -> str:
     return f"http://127.0.0.1:{gateway.port}"
+
+
+async def wait_connected(gateway: Gateway, timeout: float) -> None:
+    """Wait, at most ``timeout`` seconds, until the gateway's publisher has its broker link (topology declared)."""
+    for _ in range(int(timeout / 0.05)):
+        if gateway.publisher.connected:
+            return
+        await asyncio.sleep(0.05)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aio_pika
 
-from tests.conftest import base_url, gateway_config_data
+from tests.conftest import base_url, gateway_config_data, wait_connected
 from tests.support.broker import AMQP_URL, QueueReader, close_broker_connections
 from tests.support.process import write_toml
 from tests.support.proxy import TcpProxy
@@ -98,21 +98,15 @@ async def test_confirms_lost_with_the_connection_are_retried_at_once_not_after_t
     broker = {**broker_names.config(url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/"), "confirm_timeout": 120.0}
     gateway = await make_gateway(broker=broker)
     try:
-        for _ in range(100):
-            if gateway.publisher.connected:
-                break
-            await asyncio.sleep(0.05)
+        await wait_connected(gateway, 5)
         proxy.hold_replies()  # the broker routes each report, but its confirms stay in the proxy
         accepted = await post_many(http, gateway, 30, "held")
         await queue_reader.take_ids(set(accepted), timeout=30)  # on the queue: sent, confirm held back
         assert gateway.publisher.backlog == 30
         await proxy.stop()  # the connection goes, and with it every confirm still owed
         await proxy.start()
-        for _ in range(100):  # 10 s, against a confirm timeout of 120 s
-            if gateway.publisher.backlog == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert gateway.publisher.backlog == 0, "the lost confirms waited for the confirm timeout"
+        # Within 10 s, against a confirm timeout of 120 s.
+        assert await wait_until_published(gateway), "the lost confirms waited for the confirm timeout"
     finally:
         await proxy.stop()
 
@@ -121,10 +115,7 @@ async def test_broker_side_close_all_connections_mid_load_loses_nothing(
     broker_names, make_gateway, http, queue_reader
 ):
     gateway = await make_gateway()
-    for _ in range(100):
-        if gateway.publisher.connected:
-            break
-        await asyncio.sleep(0.05)
+    await wait_connected(gateway, 5)
 
     async def close_from_broker() -> int:
         await asyncio.sleep(0.2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import subprocess
 from collections.abc import AsyncIterator, Iterable
@@ -16,7 +15,14 @@ from bs4 import BeautifulSoup
 from playwright.async_api import Browser, async_playwright
 
 from gateway.daemon import Gateway
-from tests.conftest import base_url, broker_names, http, make_gateway, queue_reader  # noqa: F401 - shared fixtures
+from tests.conftest import (  # noqa: F401 - shared fixtures
+    base_url,
+    broker_names,
+    http,
+    make_gateway,
+    queue_reader,
+    wait_connected,
+)
 
 HERE = Path(__file__).parent
 TESTDATA = HERE / "testdata"
@@ -55,10 +61,7 @@ async def gateway(make_gateway, web_config: dict[str, Any]) -> Gateway:  # noqa:
     started: Gateway = await make_gateway(channels={"web": web_config})
     # Teardown while the publisher is still declaring its quorum queues was seen to hang the broker
     # clean-up under load; a short test waits for the topology first.
-    for _ in range(200):
-        if started.publisher.connected:
-            break
-        await asyncio.sleep(0.05)
+    await wait_connected(started, 10)
     return started
 
 
