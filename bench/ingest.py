@@ -64,10 +64,15 @@ class Scenario:
     config: dict[str, Any] = field(default_factory=dict)  # merged into the gateway's config
     calibration: bool = False  # run bench/calibration.py (aiohttp + one confirmed publish) instead
     acks: bool = False  # every report is acknowledged through the sink: time how long they take to follow
+    # Before the gateway starts, its store holds as many recent varied reports as dedup's cluster
+    # index has slots: the index starts full, as in a daemon that has run for a while (steady-state RSS).
+    full_index: bool = False
 
 
 BENCH_SECRET = "bench-secret"
 ACKS_OFF = {"acks": {"enabled": False}}
+WHATSAPP = {**ACKS_OFF, "channels": {"whatsapp": {"verify_token": "v", "app_secret": BENCH_SECRET,
+                                                  "access_token": "t", "api_url": "SINK"}}}
 
 
 def whatsapp_bodies(workdir: Path, _url: str) -> Load:
@@ -112,10 +117,9 @@ SCENARIOS: dict[str, Scenario] = {
         "sms_acks", "sms.lua", lambda _w, _u: Load("/webhooks/sms/generic", env={"BENCH_SMS_TOKEN": BENCH_SECRET}),
         {"channels": {"sms": {"generic": {"token": BENCH_SECRET, "send_url": "SINK/send"}}}}, acks=True,
     ),
-    "whatsapp": Scenario(
-        "whatsapp", "whatsapp.lua", whatsapp_bodies,
-        {**ACKS_OFF, "channels": {"whatsapp": {"verify_token": "v", "app_secret": BENCH_SECRET, "access_token": "t",
-                                               "api_url": "SINK"}}},
+    "whatsapp": Scenario("whatsapp", "whatsapp.lua", whatsapp_bodies, WHATSAPP),
+    "whatsapp_full": Scenario(
+        "whatsapp_full", "whatsapp.lua", whatsapp_bodies, WHATSAPP, full_index=True,
     ),
     "telegram": Scenario(
         "telegram", "telegram.lua", lambda _w, _u: Load("/webhooks/telegram", env={"TELEGRAM_SECRET": BENCH_SECRET}),
@@ -193,6 +197,16 @@ async def raw_ceiling(seconds: float, in_flight: int) -> float:
         elapsed = time.perf_counter() - started
         await queue.delete(if_unused=False, if_empty=False)
     return done / elapsed
+
+
+def fill_dedup_index(run: GatewayRun) -> None:
+    """Store as many recent varied reports as the gateway's cluster index holds (see Scenario.full_index)."""
+    from bench.dedup_scale import build
+    from gateway.config import load_config
+
+    capacity = load_config(run.config_file).dedup.cluster_capacity
+    print(f"{run.scenario.name}: storing {capacity:,} recent reports for the cluster index", flush=True)
+    build(Path(run.config["storage"]["path"]), capacity, time.time(), seed=7)
 
 
 class GatewayRun:
@@ -333,6 +347,8 @@ async def measure(
 ) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"lapor-bench-{scenario.name}-"))
     run = GatewayRun(scenario, workdir, sink)
+    if scenario.full_index:
+        fill_dedup_index(run)
     await run.start()
     try:
         load = scenario.prepare(workdir, run.url)
