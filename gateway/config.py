@@ -251,8 +251,11 @@ class DedupConfig(_Section):
     threshold: float = Field(default=0.8, gt=0, le=1)
     cluster_threshold: float = Field(default=0.6, gt=0, le=1)  # same event, different reporters
     cluster_window: str = "3d"
-    # In-memory cluster index slots (about 320 bytes each); the oldest are forgotten beyond it.
-    cluster_capacity: int = Field(default=262_144, ge=1024, le=100_000_000)
+    # In-memory cluster index slots, about 260 bytes each (the default: 17 MB once full); the oldest
+    # entry is forgotten when a new one needs its slot. Size it to the reports of one cluster_window
+    # at peak: 65,536 is 21,000 a day for 3 days, against 558 a day in one province.
+    # lapor_dedup_index_forgotten_inside_window_total counts what a too-small index forgets.
+    cluster_capacity: int = Field(default=65_536, ge=1024, le=100_000_000)
 
     @field_validator("window", "cluster_window")
     @classmethod

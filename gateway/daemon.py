@@ -81,6 +81,8 @@ class Gateway:
             default_agency=config.routing.default_agency,
         )
         self.dedup = DuplicateFinder(self.outbox, config.dedup) if config.dedup.enabled else None
+        if self.dedup is not None:
+            self.metrics.watch_dedup(self.dedup.status)
         self.intake = Intake(steps, self.outbox, self.publisher, self.metrics, self.attachments, self.dedup)
         self.app = web.Application(client_max_size=config.http.max_body_bytes, middlewares=[error_middleware])
         self.app[MAX_BODY_BYTES] = config.http.max_body_bytes

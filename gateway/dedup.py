@@ -10,7 +10,7 @@ Two questions per report, answered before it is committed:
   duplicate of the most similar one. It is still published, as ``duplicate.…``.
 * Is it the same event as other people's reports? A MinHash signature (64 permutations over
   the comparison text's byte 4-grams) goes into an LSH index (16 bands of 4) held in
-  fixed-size arrays (``dedup.cluster_capacity`` slots, about 320 bytes each), so memory is
+  fixed-size arrays (``dedup.cluster_capacity`` slots, about 260 bytes each), so memory is
   bounded however many reports arrive, and a lookup walks at most CHAIN_LIMIT entries per
   band. Candidates are ranked by their estimated similarity; one with the very same
   comparison text joins at once, others are verified exactly against the store. At or over
@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -65,6 +66,7 @@ LONE_SENDERS = 1024  # senders on one handle whose latest entries are kept in me
 LONE_TEXT_BYTES = 8 << 20  # and at most this much of their texts (an email's can be long)
 RECENT_TEXTS = 4096  # comparison texts remembered (same-words shortcut, cluster checks of the latest entries)
 STORED_FEATURES = 1024  # stored entries' comparison features kept (their shingle sets: ~7 KB each)
+FULL_INDEX_WARNING_EVERY = 3600.0  # seconds between two warnings that the cluster index is too small
 PRUNE_EVERY = 256  # entries written between two prunes of expired rows
 # Containment (a resend with a line added) scores over the threshold at a Jaccard index this much lower.
 PREFILTER_MARGIN = 0.35
@@ -212,9 +214,11 @@ class ClusterIndex:
             return None
         return str(self.clusters[slot].decode())
 
-    def insert(self, report_id: str, cluster: str, digest: int, keys: U32, low: U8, at: float) -> None:
+    def insert(self, report_id: str, cluster: str, digest: int, keys: U32, low: U8, at: float) -> float | None:
+        """Add the newest entry; returns the time of the entry it overwrote (None until the ring is full)."""
         seq = self.count
         slot = seq % self.capacity
+        overwritten = self.times[slot] if seq >= self.capacity else None
         # Each band's chain gets the entry at its head: one array operation for all bands, not a loop.
         heads = self._band_heads + (keys & self.mask)
         self._links[self._band_links + slot] = self._heads[heads]
@@ -226,6 +230,7 @@ class ClusterIndex:
         self.prints[slot] = digest
         self.count = seq + 1
         self._remember(digest, seq)
+        return overwritten
 
     def bulk_load(self, chunks: Iterable[_Chunk], total: int) -> None:
         """Load up to ``total`` (<= capacity) entries, oldest first, chunk by chunk (start-up rebuild).
@@ -308,8 +313,12 @@ class Candidate:
     digest: int
 
 
-def _chunks(cursor: sqlite3.Cursor, size: int = 65_536) -> Iterator[_Chunk]:
-    """Stored rows (report id, seen_at, lsh blob, cluster, digest) as index arrays, ``size`` rows at a time."""
+def _chunks(cursor: sqlite3.Cursor, size: int = 4096) -> Iterator[_Chunk]:
+    """Stored rows (report id, seen_at, lsh blob, cluster, digest) as index arrays, ``size`` rows at a time.
+
+    The fetched rows are Python objects, about 400 bytes each, until their chunk is converted: at
+    65,536 rows a chunk they lifted start-up's peak RSS by ~30 MB (measured with a full index).
+    """
     while rows := cursor.fetchmany(size):
         codes = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.uint8).reshape(len(rows), LSH_BYTES)
         yield (
@@ -412,6 +421,14 @@ def identifiers(draft: Draft) -> tuple[str, ...]:
     return tuple(i for i in dict.fromkeys(found) if i and i != "web:anonymous")
 
 
+class IndexStatus(NamedTuple):
+    """The cluster index's fill, for /metrics."""
+
+    entries: int
+    capacity: int
+    forgotten_inside_window: int
+
+
 class DuplicateFinder:
     """The pipeline's NearDuplicateFinder, durable in the outbox database."""
 
@@ -439,6 +456,8 @@ class DuplicateFinder:
         self._lone = LoneSenders(lone_senders, lone_text_bytes)
         self._reader: sqlite3.Connection | None = None
         self._written = 0
+        self.forgotten_inside_window = 0  # entries overwritten while still inside cluster_window
+        self._warned_at = -FULL_INDEX_WARNING_EVERY
 
     async def open(self) -> None:
         """Create the tables, then rebuild the cluster index from the store (bounded by the window)."""
@@ -519,11 +538,28 @@ class DuplicateFinder:
         """After the commit: a stored entry becomes visible to later checks; a failed one is dropped."""
         entry = self._pending.pop(report_id, None)
         if entry is not None and stored:
-            self.index.insert(report_id, entry.cluster, int(entry.digest, 16), entry.keys, entry.low, entry.seen_at)
+            overwritten = self.index.insert(report_id, entry.cluster, int(entry.digest, 16), entry.keys, entry.low,
+                                            entry.seen_at)
+            if overwritten is not None and overwritten >= entry.seen_at - self.cluster_window:
+                self._forgot_inside_window()
             self._recent_texts[report_id] = (entry.raw_len, entry.text)
             if len(self._recent_texts) > RECENT_TEXTS:
                 del self._recent_texts[next(iter(self._recent_texts))]
             self._update_lone(report_id, entry)
+
+    def _forgot_inside_window(self) -> None:
+        """The index is too small for this traffic: reports of one event may now go unclustered."""
+        self.forgotten_inside_window += 1
+        now = time.monotonic()
+        if now - self._warned_at >= FULL_INDEX_WARNING_EVERY:
+            self._warned_at = now
+            log.warning("dedup cluster index full inside cluster_window: raise dedup.cluster_capacity",
+                        capacity=self.index.capacity, cluster_window=self.config.cluster_window,
+                        forgotten_inside_window=self.forgotten_inside_window)
+
+    def status(self) -> IndexStatus:
+        return IndexStatus(min(self.index.count, self.index.capacity), self.index.capacity,
+                           self.forgotten_inside_window)
 
     def _update_lone(self, report_id: str, entry: _Entry) -> None:
         if len(entry.identifiers) > 1:  # its commit linked these handles: none of them is alone now

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gateway.outbox import OutboxStatus
+
+if TYPE_CHECKING:
+    from gateway.dedup import IndexStatus
 
 
 class _OutboxCollector(Collector):
@@ -59,6 +63,26 @@ class _AcksCollector(Collector):
         for channel, count in sorted(self._pending().items()):
             family.add_metric([channel], count)
         yield family
+
+
+class _DedupIndexCollector(Collector):
+    """How full dedup's cluster index is, and whether it has had to forget reports inside its window."""
+
+    def __init__(self, status: Callable[[], IndexStatus]) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        status = self._status()
+        yield GaugeMetricFamily("lapor_dedup_index_entries", "Reports in dedup's in-memory cluster index.",
+                                value=status.entries)
+        yield GaugeMetricFamily("lapor_dedup_index_capacity", "The cluster index's slots (dedup.cluster_capacity).",
+                                value=status.capacity)
+        yield CounterMetricFamily(
+            "lapor_dedup_index_forgotten_inside_window",
+            "Reports the full cluster index forgot while still inside dedup.cluster_window: later reports of"
+            " their event are not clustered with them. Raise dedup.cluster_capacity if this grows.",
+            value=status.forgotten_inside_window,
+        )
 
 
 class PerChannel(dict[str, Counter]):
@@ -126,6 +150,9 @@ class Metrics:
 
     def watch_outbox(self, status: Callable[[], OutboxStatus], commit_process_up: Callable[[], bool]) -> None:
         self.registry.register(_OutboxCollector(status, commit_process_up))
+
+    def watch_dedup(self, status: Callable[[], IndexStatus]) -> None:
+        self.registry.register(_DedupIndexCollector(status))
 
     def watch_acks(self, pending: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_AcksCollector(pending))

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from gateway.dedup import ClusterIndex, lsh_code, signature
+import numpy as np
+from structlog.testing import capture_logs
+
+from gateway.attachments import AttachmentStore
+from gateway.config import BrokerConfig, DedupConfig
+from gateway.dedup import ClusterIndex, DuplicateFinder, lsh_code, signature
 from gateway.ids import new_report_id
+from gateway.metrics import Metrics
+from gateway.outbox import Outbox
+from gateway.pipeline import Intake
+from gateway.publisher import Publisher
+from normalizer import default_chain
+from schemas import Channel, RawMessage, Sender
 
 TEXT = "lampu penerangan jalan jalan merdeka depan sdn 3 mati total sejak seminggu malam gelap rawan begal {}"
 
@@ -28,6 +39,62 @@ def test_a_full_ring_forgets_the_oldest_and_never_returns_them():
     recent = {row[0] for row in rows[-1024:]}
     assert found and {candidate.report_id for candidate in found} <= recent
     assert found[0].estimate > 0.9  # the same text ranks first
+
+
+def test_a_full_ring_tells_when_each_entry_it_overwrites_was_seen():
+    index = ClusterIndex(1024)
+    rows = entries(1030)
+    overwritten = [index.insert(report_id, report_id, 1, keys, low, at) for report_id, keys, low, at in rows]
+    assert overwritten[:1024] == [None] * 1024
+    assert overwritten[1024:] == [row[3] for row in rows[:6]]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_an_index_too_small_for_its_window_is_counted_in_metrics_and_warned_of_once(tmp_path: Path):
+    outbox = Outbox(tmp_path / "outbox.sqlite3", "OFF")
+    outbox.open()
+    clock = Clock()
+    finder = DuplicateFinder(outbox, DedupConfig(cluster_window="1h", cluster_capacity=1024), clock=clock)
+    await finder.open()
+    metrics = Metrics()
+    metrics.watch_dedup(finder.status)
+    intake = Intake(default_chain(), outbox, Publisher(BrokerConfig(), outbox, metrics), metrics,
+                    AttachmentStore(tmp_path / "files", 1 << 20, 1 << 20, ["text/plain"]), finder)
+
+    async def report(number: int, seconds_later: float) -> None:
+        clock.now += seconds_later
+        await intake.accept(RawMessage(channel=Channel.SMS, provider="test", inbound_address="1708",
+                                       message_id=str(number), body=TEXT.format(number),
+                                       sender=Sender(phone=f"0812{number:08d}")))
+
+    try:
+        for number in range(1024):  # the first hour's reports fill the index
+            await report(number, 3.0)
+        text = metrics.render().decode()
+        assert "lapor_dedup_index_entries 1024.0" in text and "lapor_dedup_index_capacity 1024.0" in text
+        assert "lapor_dedup_index_forgotten_inside_window_total 0.0" in text
+        with capture_logs() as logs:
+            for number in range(1024, 1030):  # each forgets a report of the last hour
+                await report(number, 1.0)
+        text = metrics.render().decode()
+        assert "lapor_dedup_index_forgotten_inside_window_total 6.0" in text
+        warnings = [entry for entry in logs if entry["log_level"] == "warning"]
+        assert len(warnings) == 1 and "raise dedup.cluster_capacity" in warnings[0]["event"]
+        assert warnings[0]["capacity"] == 1024
+
+        clock.now += 7200  # two hours of quiet: the oldest entries are outside the window now
+        await report(2000, 0.0)
+        assert "lapor_dedup_index_forgotten_inside_window_total 6.0" in metrics.render().decode()
+    finally:
+        finder.close()
+        await outbox.close()
 
 
 def test_entries_older_than_the_window_are_not_candidates():
