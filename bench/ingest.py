@@ -10,7 +10,8 @@ Reported as ratios to (a) because these 2-core machines are shared and noisy.
     .venv/bin/python bench/ingest.py [--seconds 15] [--scenarios api,sms,...] [--rates-only]
 
 Scenarios: api, api_dedup / api_dedup_off (the dedup step's cost), form, sms / sms_acks
-(acknowledgements off / on), whatsapp, telegram.
+(acknowledgements off / on), whatsapp, whatsapp_full (dedup's cluster index full from the start:
+the steady state's RSS), telegram.
 """
 
 from __future__ import annotations
