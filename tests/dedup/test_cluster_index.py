@@ -17,6 +17,7 @@ from gateway.pipeline import Intake
 from gateway.publisher import Publisher
 from normalizer import default_chain
 from schemas import Channel, RawMessage, Sender
+from tests.support.clock import Clock
 
 TEXT = "lampu penerangan jalan jalan merdeka depan sdn 3 mati total sejak seminggu malam gelap rawan begal {}"
 
@@ -47,14 +48,6 @@ def test_a_full_ring_tells_when_each_entry_it_overwrites_was_seen():
     overwritten = [index.insert(report_id, report_id, 1, keys, low, at) for report_id, keys, low, at in rows]
     assert overwritten[:1024] == [None] * 1024
     assert overwritten[1024:] == [row[3] for row in rows[:6]]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_an_index_too_small_for_its_window_is_counted_in_metrics_and_warned_of_once(tmp_path: Path):

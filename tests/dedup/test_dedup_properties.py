@@ -24,6 +24,7 @@ from gateway.publisher import Publisher
 from normalizer import default_chain
 from normalizer.fingerprint import features, similarity
 from schemas import Channel, RawMessage, Sender
+from tests.support.clock import Clock
 
 PAIRS = [json.loads(line) for line in Path(__file__).with_name("pairs.jsonl").read_text().splitlines()]
 # Realistic texts, many of them near-duplicates of each other, plus the short templates.
@@ -50,14 +51,6 @@ arrivals = st.lists(
     min_size=1,
     max_size=25,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def run(messages, threshold: float, lone_senders: int = LONE_SENDERS,

@@ -6,18 +6,11 @@ import pytest
 
 from adapters.web.guard import RateLimiter, Signer, client_address
 from adapters.web.i18n import choose_language
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 def test_csrf_token_is_valid_until_it_expires():
-    clock = Clock()
+    clock = Clock(1_700_000_000.0)
     signer = Signer("secret", ttl=3600, clock=clock)
     token = signer.new_csrf_token()
     assert signer.csrf_valid(token, token)
