@@ -327,7 +327,7 @@ class Publisher:
                 counts[item.channel] = counts.get(item.channel, 0) + 1
                 confirmed.append(item.id)
             else:
-                self._fail(confirm, "broker refused the message: Nack")
+                self._fail(confirm, _refusal(frame))
         if tags:
             self._room.set()
             if acked:
@@ -443,5 +443,10 @@ def _describe_failure(error: BaseException, item: Outgoing) -> str:
         frame = error.frame
         if isinstance(frame, aiormq.spec.Basic.Return):
             return f"unroutable: no queue bound for routing key {item.routing_key} ({frame.reply_text})"
-        return f"broker refused the message: {type(frame).__name__}"
+        return _refusal(frame)
     return f"{type(error).__name__}: {error}"
+
+
+def _refusal(frame: object) -> str:
+    """Why a report is retried when the broker answered its publish with ``frame`` (a nack, say)."""
+    return f"broker refused the message: {type(frame).__name__}"
