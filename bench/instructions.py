@@ -10,7 +10,10 @@ same wrk load as bench/ingest.py (its Lua scripts, its configuration):
 2. zero the counters, load for --seconds, wait until every accepted report is confirmed on the
    queue, dump the counters;
 3. report instructions per accepted report: in the event loop's thread, in the other threads
-   (the outbox writer, thread-pool workers) and in all.
+   (the outbox writer, thread-pool workers), in the commit process (gateway/commit_process.py,
+   followed by valgrind into its own dump) and in all; and the commit process's write system
+   calls and bytes written per report (from /proc/PID/io), the kernel's share that callgrind
+   does not see.
 
 Everything the process does in that window counts, background loops included, so a scenario is
 compared with itself in another build, or with the calibration handler (the issue's hand-written
@@ -49,22 +52,30 @@ def callgrind_control(pid: int, *args: str) -> None:
     subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
 
 
-def dump_totals(out: Path, keep: Path | None, label: str) -> dict[str, int]:
-    """Instructions per thread from the dump files (``out-NN`` for thread NN; thread 1 is the main one).
+def dump_totals(out: Path, gateway_pid: int, keep: Path | None, label: str) -> dict[str, int]:
+    """Instructions from the dump files (``out.PID.PART-NN`` for thread NN of process PID): the
+    gateway's main thread ("loop"), its other threads ("other"), and its child processes ("commit").
 
     With ``keep``, the dumps are copied there for callgrind_annotate (where they went, by function).
     """
     totals: dict[str, int] = {}
-    for path in out.parent.glob(f"{out.name}*"):
+    for path in out.parent.glob(f"{out.name}.*"):
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, keep / f"{label}.{path.name}")
-        match = re.search(r"-(\d+)$", path.name)
+        match = re.search(r"\.(\d+)\.\d+-(\d+)$", path.name)
         summary = re.search(r"^(?:summary|totals): (\d+)", path.read_text(errors="replace"), re.M)
         if match and summary:
-            thread = "loop" if int(match.group(1)) == 1 else "other"
-            totals[thread] = totals.get(thread, 0) + int(summary.group(1))
+            pid, thread = int(match.group(1)), int(match.group(2))
+            part = "commit" if pid != gateway_pid else "loop" if thread == 1 else "other"
+            totals[part] = totals.get(part, 0) + int(summary.group(1))
     return totals
+
+
+def writes(pid: int) -> tuple[int, int]:
+    """Write system calls made and bytes passed to them so far by process ``pid``."""
+    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(fields["syscw"]), int(fields["wchar"])
 
 
 async def count(
@@ -73,32 +84,42 @@ async def count(
     scenario = SCENARIOS[scenario_name]
     workdir = Path(tempfile.mkdtemp(prefix=f"lapor-bench-ir-{scenario.name}-"))
     out = workdir / "callgrind.out"
+    # Children too: the commit process is python started by the gateway, so valgrind follows it.
     wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes",
-               f"--callgrind-out-file={out}"]
+               "--trace-children=yes", f"--callgrind-out-file={out}.%p"]
     run = GatewayRun(scenario, workdir, sink, checkout=checkout, wrapper=wrapper)
     try:
         await run.start(timeout=300)
         assert run.process is not None
-        pid = run.process.pid
+        pids = run._pids()  # the gateway, then its commit process (none for the calibration handler)
         load = scenario.prepare(workdir, run.url)
-        callgrind_control(pid, "--instr=on")
+        for pid in pids:
+            callgrind_control(pid, "--instr=on")
         await asyncio.to_thread(run_wrk, run.url, scenario, load, 3, CONNECTIONS)  # warm-up
         before = await wait_published(run)
-        callgrind_control(pid, "--zero")
+        for pid in pids:
+            callgrind_control(pid, "--zero")
+        writes_before = [writes(pid) for pid in pids[1:]]
         await asyncio.to_thread(run_wrk, run.url, scenario, load, seconds, CONNECTIONS)
         reports = await wait_published(run) - before
-        callgrind_control(pid, "--dump")
-        totals = await asyncio.to_thread(dump_totals, out, keep, f"{scenario.name}.{checkout.name}")
+        written = [tuple(b - a for a, b in zip(start, writes(pid), strict=True))
+                   for pid, start in zip(pids[1:], writes_before, strict=True)]
+        for pid in pids:
+            callgrind_control(pid, "--dump")
+        totals = await asyncio.to_thread(dump_totals, out, pids[0], keep, f"{scenario.name}.{checkout.name}")
         if not reports or "loop" not in totals:
             raise RuntimeError(f"{scenario.name}: nothing counted ({reports} reports, dump {totals})")
-        loop, other = totals["loop"], totals.get("other", 0)
+        loop, other, commit = totals["loop"], totals.get("other", 0), totals.get("commit", 0)
         return {
             "scenario": scenario.name,
             "checkout": str(checkout),
             "reports": int(reports),
-            "instructions_per_report": round((loop + other) / reports),
+            "instructions_per_report": round((loop + other + commit) / reports),
             "loop_thread": round(loop / reports),
             "other_threads": round(other / reports),
+            "commit_process": round(commit / reports),
+            "commit_write_calls_per_report": round(sum(calls for calls, _ in written) / reports, 2),
+            "commit_bytes_written_per_report": round(sum(size for _, size in written) / reports),
         }
     finally:
         await run.stop()

@@ -4,10 +4,10 @@ Two questions per report, answered before it is committed:
 
 * Is it a resend by the same person? Identity is the reporter's identifiers (tel:+E164 for
   SMS, WhatsApp, Telegram shared contacts and web phones; mailto: for email; telegram:ID),
-  linked in ``dedup_alias`` when one report carries several. The person's recent entries
-  (``dedup.window``) come from the store by index and are compared exactly
-  (normalizer.fingerprint.similarity); at or over ``dedup.threshold`` the report becomes a
-  duplicate of the most similar one. It is still published, as ``duplicate.…``.
+  linked in ``dedup_alias`` when one report carries several (a handle never linked has no
+  row). The person's recent entries (``dedup.window``) come from the store by index and are
+  compared exactly (normalizer.fingerprint.similarity); at or over ``dedup.threshold`` the
+  report becomes a duplicate of the most similar one. It is still published, as ``duplicate.…``.
 * Is it the same event as other people's reports? A MinHash signature (64 permutations over
   the comparison text's byte 4-grams) goes into an LSH index (16 bands of 4) held in
   fixed-size arrays (``dedup.cluster_capacity`` slots, about 260 bytes each), so memory is
@@ -481,10 +481,13 @@ class DuplicateFinder:
                 (first, since),
             )
             self.index.bulk_load(_chunks(cursor), total)
-        # Every alias row: entries are written with their handles' rows, so no entry hides behind another handle.
-        handles = self._reader.execute("SELECT COUNT(*) FROM dedup_alias").fetchone()[0]
+        # Every entry's identity and every alias: a report of several handles has a row for each
+        # (one of a single handle has none; its entries' identity is that handle).
+        known = ("SELECT DISTINCT identity FROM dedup_entries INDEXED BY dedup_entries_identity"
+                 " WHERE identity IS NOT NULL UNION ALL SELECT alias FROM dedup_alias")
+        handles = self._reader.execute(f"SELECT COUNT(*) FROM ({known})").fetchone()[0]
         self._known_handles = Bloom(max(KNOWN_HANDLES_MIN, 2 * handles), 0.01)
-        self._known_handles.update(row[0] for row in self._reader.execute("SELECT alias FROM dedup_alias"))
+        self._known_handles.update(row[0] for row in self._reader.execute(known))
         log.info("dedup index rebuilt", entries=self.index.count, handles=handles,
                  seconds=round(time.monotonic() - started, 3))
 

@@ -16,7 +16,6 @@ PRUNE_BATCH = 512
 
 DEDUP_ENTRY = RowInsert("dedup_entries", ("report_id", "identity", "seen_at", "cluster", "digest", "raw_len", "text",
                                           "lsh"))
-ALIAS = RowInsert("dedup_alias", ("alias", "person"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +32,9 @@ class RecordEntry:
 
     def __call__(self, conn: sqlite3.Connection) -> None:
         defer(conn, DEDUP_ENTRY, self.entry)
-        if len(self.handles) == 1:  # the usual case: make sure the handle has a person (itself, unless linked)
-            defer(conn, ALIAS, (self.handles[0], self.handles[0]))
-        else:
+        # One handle needs no row: a handle without one is a person of its own. Most reports come
+        # from a single handle, and its row cost two random b-tree leaves a report to write.
+        if len(self.handles) > 1:
             link_identities(conn, self.handles)
         if self.prune_before is not None:
             conn.execute(
