@@ -63,6 +63,22 @@ async def test_phone_and_email_on_one_report_link_a_later_email_only_resend(make
     assert reports[stranger["id"]]["dedup"]["cluster"] == first["id"]
 
 
+async def test_a_phone_linked_to_an_email_later_finds_the_phone_only_report_by_the_email(
+    make_gateway, http, queue_reader
+):
+    # A handle that was never linked has no alias row of its own: linking it later must still
+    # bring its earlier reports to the person.
+    gateway = await make_gateway()
+    first = await post(http, gateway, {"body": FIRST, "phone": "081234567890"}, "g-1")
+    await queue_reader.take(1)
+    await post(http, gateway, {"body": "Lampu jalan di Gang Melati 4 mati sejak seminggu, warga takut keluar "
+                                       "malam.", "phone": "081234567890", "email": "siti@example.id"}, "g-2")
+    await queue_reader.take(2)
+    by_mail = await post(http, gateway, {"body": RESEND, "email": "siti@example.id"}, "g-3")
+    report = json.loads((await queue_reader.take(3))[-1].body)
+    assert report["id"] == by_mail["id"] and report["dedup"]["duplicate_of"] == first["id"]
+
+
 async def test_index_is_rebuilt_from_the_store_after_a_restart(make_gateway, http, queue_reader):
     gateway = await make_gateway()
     first = await post(http, gateway, {"body": FIRST, "phone": "081234567890"}, "d-1")
