@@ -65,7 +65,11 @@ PERSON_LIMIT = 20  # a person's most recent entries compared for a resend
 LONE_SENDERS = 1024  # senders on one handle whose latest entries are kept in memory
 LONE_TEXT_BYTES = 8 << 20  # and at most this much of their texts (an email's can be long)
 RECENT_TEXTS = 4096  # comparison texts remembered (same-words shortcut, cluster checks of the latest entries)
-STORED_FEATURES = 1024  # stored entries' comparison features kept (their shingle sets: ~7 KB each)
+# Stored entries' comparison features kept, counted in characters of their texts: a text's shingle
+# set costs ~100 bytes a character (a 280-character complaint 26 KB, an 8,000-character mail 1 MB),
+# so a bound in entries (1,024 were kept) could hold a gigabyte of long mails. This is ~2 MB, a
+# few persons' 20 latest complaints.
+STORED_FEATURES_CHARS = 16_384
 FULL_INDEX_WARNING_EVERY = 3600.0  # seconds between two warnings that the cluster index is too small
 PRUNE_EVERY = 256  # entries written between two prunes of expired rows
 # Containment (a resend with a line added) scores over the threshold at a Jaccard index this much lower.
@@ -143,13 +147,32 @@ def lsh_of(text: str) -> tuple[U32, U8]:
     return lsh_code(signature(text))
 
 
-@lru_cache(maxsize=STORED_FEATURES)
-def stored_features(text: str, raw_len: int) -> Features:
-    """A stored entry's comparison features: a person's earlier reports are compared again and again.
+class StoredFeatures:
+    """Stored entries' comparison features: a person's earlier reports are compared again and again.
 
-    Features are read only (their parts are built once, on first use).
+    Least recently used out first, beyond ``chars`` characters of their texts. Features are read
+    only (their parts are built once, on first use).
     """
-    return features_from_tokens(tuple(text.split()), raw_len)
+
+    def __init__(self, chars: int = STORED_FEATURES_CHARS) -> None:
+        self.chars = chars
+        self._kept: dict[tuple[str, int], Features] = {}
+        self._size = 0
+
+    def __call__(self, text: str, raw_len: int) -> Features:
+        key = (text, raw_len)
+        found = self._kept.pop(key, None)  # put back below as the most recently used
+        if found is None:
+            found = features_from_tokens(tuple(text.split()), raw_len)
+            if len(text) > self.chars:
+                return found  # over the whole budget: not kept
+            self._size += len(text)
+            while self._size > self.chars:
+                oldest = next(iter(self._kept))
+                del self._kept[oldest]
+                self._size -= len(oldest[0])
+        self._kept[key] = found
+        return found
 
 
 def pack_lsh(keys: U32, low: U8) -> bytes:
@@ -454,6 +477,7 @@ class DuplicateFinder:
         # in settle(); a report that links the handle to another takes it out, and the query
         # answers for it from then on.
         self._lone = LoneSenders(lone_senders, lone_text_bytes)
+        self._stored_features = StoredFeatures()
         self._reader: sqlite3.Connection | None = None
         self._written = 0
         self.forgotten_inside_window = 0  # entries overwritten while still inside cluster_window
@@ -595,7 +619,7 @@ class DuplicateFinder:
             truncation_possible = found.maybe_truncated or TRUNCATED_MIN <= raw_len <= SMS_LIMIT
             if estimated < floor and not truncation_possible:
                 continue
-            earlier = _Stored(report_id, cluster, stored_features(text, raw_len))
+            earlier = _Stored(report_id, cluster, self._stored_features(text, raw_len))
             score = similarity(found, earlier.features)
             if score >= self.config.threshold and (best is None or score > best[1]):
                 best = (earlier, score)
@@ -637,7 +661,7 @@ class DuplicateFinder:
             ).fetchone()
             if row is None:
                 continue  # pruned meanwhile
-            if similarity(found, stored_features(row[1], row[0])) >= self.config.cluster_threshold:
+            if similarity(found, self._stored_features(row[1], row[0])) >= self.config.cluster_threshold:
                 return candidate.cluster
         return None
 

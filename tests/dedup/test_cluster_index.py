@@ -167,6 +167,21 @@ def test_lone_senders_keep_the_newest_entries_within_their_bounds():
     assert lone.get("tel:a") is None and lone.get("tel:c") is None and lone.get("tel:d") is not None
 
 
+def test_stored_features_are_kept_within_a_budget_of_characters_least_recently_used_out_first():
+    from gateway.dedup import StoredFeatures
+
+    kept = StoredFeatures(chars=100)
+    first, second = "jalan rusak " * 3, "lampu mati " * 3  # 36 and 33 characters
+    a, b = kept(first, 40), kept(second, 40)
+    assert kept(first, 40) is a  # kept, and now the most recently used
+    c = kept("sampah menumpuk " * 2, 40)  # 32 more: 101 > 100, the least recently used goes
+    assert kept(first, 40) is a and kept("sampah menumpuk " * 2, 40) is c
+    assert kept(second, 40) is not b
+    mail = "banjir " * 20  # 140 characters, over the whole budget: built, not kept, nothing evicted
+    assert kept(mail, 140) is not kept(mail, 140)
+    assert kept("sampah menumpuk " * 2, 40) is c
+
+
 def test_signatures_stay_what_the_store_holds():
     # Signatures are stored: a restart compares new reports with old ones, so a change to how they
     # are computed (even one meant only to be faster) must give the same numbers as before.
