@@ -265,7 +265,7 @@ class GatewayRun:
         published = sum(float(v) for v in re.findall(r"^lapor_reports_published_total\{[^}]*\} (\S+)", text, re.M))
         return accepted, published
 
-    def _pids(self) -> list[int]:
+    def pids(self) -> list[int]:
         """The gateway's process and its children (the commit process): the gateway is all of them."""
         assert self.process is not None
         pid = self.process.pid
@@ -278,7 +278,7 @@ class GatewayRun:
     def cpu_seconds(self) -> float:
         """User and system CPU the gateway's processes have used so far (every thread)."""
         total = 0
-        for pid in self._pids():
+        for pid in self.pids():
             with contextlib.suppress(OSError):
                 fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
                 total += int(fields[11]) + int(fields[12])
@@ -287,7 +287,7 @@ class GatewayRun:
     def peak_rss_mb(self) -> float:
         """The peak resident memory of the gateway's processes, summed (VmHWM of each)."""
         total = 0
-        for pid in self._pids():
+        for pid in self.pids():
             with contextlib.suppress(OSError):
                 match = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
                 total += int(match.group(1)) if match else 0
@@ -428,14 +428,14 @@ async def main() -> None:
         sweep: list[dict[str, Any]] = []
         for connections in (int(count) for count in args.connections.split(",")):
             result = await measure(SCENARIOS[name], args.seconds, connections, sink, not args.rates_only)
+            results.append(result)  # before the ceiling that follows it
+            sweep.append(result)
             after = await ceiling_now()
             # The ceiling drifts with the other tenants' load over tens of seconds: a scenario is
             # compared with the ceilings measured just before and just after it.
             ceiling = (before + after) / 2
             result.update(connections=connections, ceiling=round(ceiling, 1),
                           ratio_to_ceiling=round(result["reports_per_s"] / ceiling, 3))
-            results.insert(-1, result)
-            sweep.append(result)
             print(json.dumps(result), flush=True)
             before = after
         best = max(sweep, key=lambda result: result["ratio_to_ceiling"])

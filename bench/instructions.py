@@ -91,7 +91,7 @@ async def count(
     try:
         await run.start(timeout=300)
         assert run.process is not None
-        pids = run._pids()  # the gateway, then its commit process (none for the calibration handler)
+        pids = run.pids()  # the gateway, then its commit process (none for the calibration handler)
         load = scenario.prepare(workdir, run.url)
         for pid in pids:
             callgrind_control(pid, "--instr=on")

@@ -20,7 +20,8 @@ DEDUP_ENTRY = RowInsert("dedup_entries", ("report_id", "identity", "seen_at", "c
 
 @dataclass(frozen=True, slots=True)
 class RecordEntry:
-    """Commit hook: DEDUP_ENTRY's row, the handles' person, and now and then a prune of expired entries."""
+    """Commit hook: DEDUP_ENTRY's row, one person for the handles when there are several, and now
+    and then a prune of expired entries."""
 
     entry: tuple[str, str | None, float, str, str, int, str, bytes]
     handles: tuple[str, ...]
